@@ -1,0 +1,1 @@
+"""The asset document, settings, and the stores behind one interface."""

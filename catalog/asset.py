@@ -1,0 +1,173 @@
+"""The asset document: one video or image of the library, its metadata and its tags."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import UTC, datetime
+from enum import StrEnum
+from posixpath import basename, dirname, normpath
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+MAX_TAG_CHARS = 100
+_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+_SPACES = re.compile(r"\s+")
+
+
+class MediaType(StrEnum):
+    video = "video"
+    image = "image"
+
+
+class TagKind(StrEnum):
+    object = "object"
+    action = "action"
+    custom = "custom"
+
+
+class AssetStatus(StrEnum):
+    pending = "pending"  # known, not processed yet
+    catalogued = "catalogued"  # metadata only (imported, or smart tags disabled)
+    tagged = "tagged"
+    skipped = "skipped"  # not processed on purpose (too large, ...): see status_reason
+    failed = "failed"  # processing failed: see status_reason
+
+
+def normalize_tag(name: str) -> str:
+    """Tag identity: case-insensitive, whitespace-collapsed."""
+    tag = _SPACES.sub(" ", name).strip().lower()
+    if not tag:
+        raise ValueError("a tag name must not be empty")
+    if len(tag) > MAX_TAG_CHARS:
+        raise ValueError(f"a tag name must be at most {MAX_TAG_CHARS} characters")
+    return tag
+
+
+def _normalize_tag_list(names: list[str]) -> list[str]:
+    return list(dict.fromkeys(normalize_tag(n) for n in names))
+
+
+TagName = Annotated[str, AfterValidator(normalize_tag)]
+TagList = Annotated[list[str], AfterValidator(_normalize_tag_list)]
+
+
+def normalize_path(path: str) -> str:
+    """A library-relative POSIX path; absolute paths and `..` are refused."""
+    cleaned = path.replace("\\", "/").strip()
+    if not cleaned or cleaned.startswith("/") or re.match(r"^[A-Za-z]:/", cleaned):
+        raise ValueError("path must be relative to the library root")
+    norm = normpath(cleaned)
+    if norm == "." or norm.startswith("../") or norm == "..":
+        raise ValueError("path must stay inside the library root")
+    return norm
+
+
+def normalize_folder(folder: str | None) -> str:
+    """A folder filter or setting key: '' is the library root."""
+    if folder is None:
+        return ""
+    cleaned = folder.replace("\\", "/").strip().strip("/")
+    return "" if not cleaned else normalize_path(cleaned)
+
+
+def asset_id_for_path(path: str) -> str:
+    """The stable id of an asset that arrives without one: derived from its path."""
+    return hashlib.sha1(normalize_path(path).encode()).hexdigest()[:20]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+class SmartTag(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tag: TagName
+    kind: TagKind
+    confidence: float = Field(ge=0.0, le=1.0)
+    segments: list[tuple[float, float]] = Field(default_factory=list)
+
+    @field_validator("segments")
+    @classmethod
+    def _segments_ordered(cls, value: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        for start, end in value:
+            if start < 0 or end < start:
+                raise ValueError(f"segment [{start}, {end}] must have 0 <= start <= end")
+        return value
+
+
+class Asset(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=_ID_PATTERN)
+    path: str
+    folder: str = ""
+    file_name: str = ""
+    media_type: MediaType
+    title: str = ""
+    description: str = ""
+    keywords: list[str] = Field(default_factory=list)
+    size_bytes: int | None = Field(default=None, ge=0)
+    format: str | None = None
+    codec: str | None = None
+    duration_s: float | None = Field(default=None, ge=0)
+    width: int | None = Field(default=None, ge=0)
+    height: int | None = Field(default=None, ge=0)
+    smart_tags: list[SmartTag] = Field(default_factory=list)
+    manual_tags: TagList = Field(default_factory=list)
+    promoted_tags: TagList = Field(default_factory=list)
+    removed_tags: TagList = Field(default_factory=list)
+    created_at: datetime = Field(default_factory=utc_now)
+    updated_at: datetime = Field(default_factory=utc_now)
+    status: AssetStatus = AssetStatus.catalogued
+    status_reason: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_location(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not isinstance(data.get("path"), str):
+            return data
+        data = dict(data)
+        path = normalize_path(data["path"])
+        derived = {"folder": dirname(path), "file_name": basename(path)}
+        for key, value in derived.items():
+            given = data.get(key)
+            if given not in (None, "") and normalize_folder(given) != value and given != value:
+                raise ValueError(f"{key} {given!r} does not match path {path!r}")
+        data.update(path=path, **derived)
+        if not data.get("id"):
+            data["id"] = asset_id_for_path(path)
+        return data
+
+    @field_validator("keywords")
+    @classmethod
+    def _clean_keywords(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(k.strip() for k in value if k.strip()))
+
+    @field_validator("created_at", "updated_at")
+    @classmethod
+    def _as_utc(cls, value: datetime) -> datetime:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    @model_validator(mode="after")
+    def _one_entry_per_tag(self) -> Asset:
+        best: dict[str, SmartTag] = {}
+        for tag in self.smart_tags:
+            if tag.tag not in best or tag.confidence > best[tag.tag].confidence:
+                best[tag.tag] = tag
+        ordered = sorted(best.values(), key=lambda t: (-t.confidence, t.tag))
+        object.__setattr__(self, "smart_tags", ordered)
+        return self
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The JSON Lines form; import of this form gives back an equal asset."""
+        return self.model_dump(mode="json")

@@ -1,0 +1,73 @@
+"""What of an asset is searchable: its analyzed metadata fields and its effective tags.
+
+The indexed form keeps machine tags below threshold (thresholds apply at query time, so a
+threshold change needs no reindex) but never removed tags. A manual or promoted tag takes the
+kind of the machine tag of the same name, or `custom` when the asset has none.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from catalog.analysis import analyze_unique
+from catalog.asset import Asset
+
+META_FIELDS = ("title", "keywords", "file_name", "description")
+
+
+class TagSource(StrEnum):
+    machine = "machine"
+    manual = "manual"
+    promoted = "promoted"
+
+
+@dataclass(frozen=True, slots=True)
+class IndexedTag:
+    tag: str
+    kind: str
+    source: TagSource
+    confidence: float  # the machine confidence; 1.0 for manual and promoted tags
+    weight: float  # confidence quantised (machine) -- manual/promoted weights apply at query time
+    tokens: tuple[str, ...]
+
+
+def quantize(value: float, quantum: int) -> float:
+    """Scores are sums of multiples of 1/quantum, exact in float32 and float64 alike."""
+    return round(value * quantum) / quantum
+
+
+def meta_tokens(asset: Asset) -> dict[str, list[str]]:
+    return {
+        "title": analyze_unique(asset.title),
+        "keywords": analyze_unique(" ".join(asset.keywords)),
+        "file_name": analyze_unique(asset.file_name),
+        "description": analyze_unique(asset.description),
+    }
+
+
+def indexed_tags(asset: Asset, quantum: int) -> list[IndexedTag]:
+    removed = set(asset.removed_tags)
+    machine_kind = {t.tag: t.kind.value for t in asset.smart_tags}
+    tags = [
+        IndexedTag(
+            t.tag,
+            t.kind.value,
+            TagSource.machine,
+            t.confidence,
+            quantize(t.confidence, quantum),
+            tuple(analyze_unique(t.tag)),
+        )
+        for t in asset.smart_tags
+        if t.tag not in removed
+    ]
+    for source, names in (
+        (TagSource.manual, asset.manual_tags),
+        (TagSource.promoted, asset.promoted_tags),
+    ):
+        for name in names:
+            if name in removed:
+                continue
+            kind = machine_kind.get(name, "custom")
+            tags.append(IndexedTag(name, kind, source, 1.0, 1.0, tuple(analyze_unique(name))))
+    return [t for t in tags if t.tokens]

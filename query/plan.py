@@ -1,0 +1,108 @@
+"""A search request and the query plan both backends compile from."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from catalog.analysis import analyze_unique
+from catalog.asset import MediaType, TagKind, normalize_folder
+from catalog.settings import Settings
+
+
+class InvalidQuery(ValueError):
+    """The request cannot be answered as asked (the message says why)."""
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    text: str = ""
+    folder: str | None = None
+    media_type: MediaType | None = None
+    kinds: tuple[TagKind, ...] = ()
+    limit: int | None = None
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class QueryPlan:
+    terms: tuple[str, ...]
+    folder: str  # '' = whole library
+    media_type: str | None
+    kinds: tuple[str, ...]  # empty = every kind
+    limit: int
+    offset: int
+    thresholds: dict[str, float]
+    manual_weight: float
+    promote_boost: float
+    field_weights: dict[str, int]
+    notices: tuple[str, ...] = field(default=())
+    matches_nothing: bool = False  # the text had words, but none searchable
+
+    @property
+    def browse(self) -> bool:
+        return not self.terms and not self.matches_nothing
+
+    @property
+    def tier2_base(self) -> float:
+        """G: a power of two above any tag score, so tier gaps survive float32 sums."""
+        top = len(self.terms) * max(1.0, self.manual_weight, self.promote_boost)
+        return float(2 ** math.ceil(math.log2(top + 1)))
+
+    @property
+    def text_unit(self) -> float:
+        """Each point of text relevance is worth 2G: it outranks G + any tag score."""
+        return 2 * self.tier2_base
+
+    def tag_weight(self, source: str, kind: str, confidence: float, weight: float) -> float:
+        """The weight a tag contributes, or 0 when it may not match under this plan."""
+        if self.kinds and kind not in self.kinds:
+            return 0.0
+        if source == "promoted":
+            return self.promote_boost
+        if source == "manual":
+            return self.manual_weight
+        return weight if confidence >= self.thresholds[kind] else 0.0
+
+
+def build_plan(request: SearchRequest, settings: Settings) -> QueryPlan:
+    if len(request.text) > settings.max_query_chars:
+        raise InvalidQuery(f"query is longer than {settings.max_query_chars} characters")
+    limit = settings.default_page_size if request.limit is None else request.limit
+    if not 1 <= limit <= settings.max_page_size:
+        raise InvalidQuery(f"limit must be between 1 and {settings.max_page_size}")
+    if not request.offset >= 0 or request.offset + limit > settings.max_result_window:
+        raise InvalidQuery(
+            f"offset + limit must stay within the first {settings.max_result_window} results; "
+            "narrow the search with a folder, type or kind filter"
+        )
+    try:
+        folder = normalize_folder(request.folder)
+    except ValueError as exc:
+        raise InvalidQuery(f"folder: {exc}") from None
+    terms = analyze_unique(request.text)
+    notices: list[str] = []
+    if request.text.strip() and not terms:
+        notices.append("the query has no searchable words (only stop words or punctuation)")
+    if len(terms) > settings.max_query_terms:
+        notices.append(f"only the first {settings.max_query_terms} distinct words were used")
+        terms = terms[: settings.max_query_terms]
+    return QueryPlan(
+        terms=tuple(terms),
+        folder=folder,
+        media_type=request.media_type.value if request.media_type else None,
+        kinds=tuple(sorted({k.value for k in request.kinds})),
+        limit=limit,
+        offset=request.offset,
+        thresholds={k.value: settings.threshold(k.value) for k in TagKind},
+        manual_weight=settings.manual_tag_weight,
+        promote_boost=settings.promote_boost,
+        field_weights={
+            "title": settings.title_weight,
+            "keywords": settings.keywords_weight,
+            "file_name": settings.file_name_weight,
+            "description": settings.description_weight,
+        },
+        notices=tuple(notices),
+        matches_nothing=bool(request.text.strip()) and not terms,
+    )

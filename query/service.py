@@ -1,0 +1,82 @@
+"""Omnisearch: a request in, ranked hits that say why they matched out (CLI and API share it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from catalog.asset import Asset
+from catalog.effective import indexed_tags
+from catalog.settings import Settings
+from catalog.store import AssetStore
+from query.plan import QueryPlan, SearchRequest, build_plan
+from query.ranking import explain, tier_of_score
+
+
+def tag_listing(asset: Asset, settings: Settings) -> list[dict[str, Any]]:
+    """The asset's tags as search sees them: strongest first, with source and segments."""
+    segments = {t.tag: t.segments for t in asset.smart_tags}
+    rows = []
+    for tag in indexed_tags(asset, settings.weight_quantum):
+        if tag.source == "promoted":
+            weight = settings.promote_boost
+        elif tag.source == "manual":
+            weight = settings.manual_tag_weight
+        else:
+            weight = tag.confidence
+        rows.append(
+            {
+                "tag": tag.tag,
+                "kind": tag.kind,
+                "source": tag.source.value,
+                "confidence": tag.confidence,
+                "weight": weight,
+                "effective": tag.source != "machine"
+                or tag.confidence >= settings.threshold(tag.kind),
+                "segments": [list(s) for s in segments.get(tag.tag, [])]
+                if tag.source == "machine"
+                else [],
+            }
+        )
+    rows.sort(key=lambda r: (-r["weight"], r["tag"], r["source"]))
+    return rows
+
+
+def hit_dict(
+    asset: Asset, score: float, plan: QueryPlan, settings: Settings, with_tags: bool
+) -> dict[str, Any]:
+    hit: dict[str, Any] = {
+        "id": asset.id,
+        "tier": None if plan.browse else tier_of_score(score, plan),
+        "score": score,
+        "path": asset.path,
+        "title": asset.title,
+        "media_type": asset.media_type.value,
+        "folder": asset.folder,
+    }
+    match = explain(asset, plan, settings.weight_quantum)
+    hit["matched"] = {
+        "metadata": list(match.fields),
+        "tags": [
+            {"tag": m.tag, "kind": m.kind, "source": m.source, "weight": m.weight}
+            for m in match.tags
+        ],
+    }
+    if with_tags:
+        hit["tags"] = tag_listing(asset, settings)
+    return hit
+
+
+def search(
+    store: AssetStore, request: SearchRequest, settings: Settings, with_tags: bool = False
+) -> dict[str, Any]:
+    """Raises InvalidQuery for a request that cannot be answered, StoreError on outages."""
+    plan = build_plan(request, settings)
+    page = store.search(plan)
+    return {
+        "total": page.total,
+        "offset": plan.offset,
+        "limit": plan.limit,
+        "terms": list(plan.terms),
+        "notices": list(plan.notices),
+        "hits": [hit_dict(h.asset, h.score, plan, settings, with_tags) for h in page.hits],
+    }
