@@ -233,10 +233,7 @@ class SqliteStore:
         if query is None:
             return RankedPage(total=0)
         rows = self._conn().execute(query.sql, query.params).fetchall()
-        if rows:
-            total = rows[0][2]
-        else:
-            total = self._count_only(query.sql, query.params)
+        total = rows[0][2] if rows else self._count_only(query.sql, query.params)
         docs = self._docs([r[0] for r in rows])
         return RankedPage(total, [RankedHit(docs[r[0]], r[1]) for r in rows])
 
