@@ -1,0 +1,232 @@
+"""The `smarttags` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import IO
+
+import click
+
+from catalog.asset import MediaType, TagKind, normalize_folder
+from catalog.jsonl import export_lines, import_jsonl
+from indexer.cli_support import (
+    EXIT_BACKEND,
+    EXIT_PARTIAL,
+    AppContext,
+    clean_errors,
+    global_options,
+    pass_app,
+)
+from indexer.doctor import run_checks
+from query.plan import SearchRequest
+from query.service import search
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@global_options
+@click.version_option("0.1.0", prog_name="smarttags")
+@click.pass_context
+def cli(ctx: click.Context, data_dir, backend, opensearch_url) -> None:
+    """Smart tags and Omnisearch for video and image libraries."""
+    ctx.obj = AppContext(
+        {"data_dir": data_dir, "backend": backend, "opensearch_url": opensearch_url}
+    )
+
+
+class _CountingReader:
+    """Feeds lines to the importer and the number of bytes read to a progress bar."""
+
+    def __init__(self, stream: IO[str], bar) -> None:
+        self.stream, self.bar = stream, bar
+
+    def __iter__(self):
+        for line in self.stream:
+            self.bar.update(len(line.encode()))
+            yield line
+
+
+@cli.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@pass_app
+@clean_errors
+def import_cmd(app: AppContext, file: str) -> None:
+    """Upsert assets from a JSON Lines FILE (one asset per line; '-' reads stdin).
+
+    Bad lines are reported with their line number and skipped; the rest is imported.
+    Exit code 1 when any line was skipped.
+    """
+    store = app.open_store()
+    if file == "-":
+        report = import_jsonl(store, sys.stdin)
+    else:
+        with (
+            open(file, encoding="utf-8", errors="replace") as stream,
+            click.progressbar(
+                length=max(Path(file).stat().st_size, 1), label="importing", file=sys.stderr
+            ) as bar,
+        ):
+            report = import_jsonl(store, _CountingReader(stream, bar))
+    store.close()
+    for err in report.skipped:
+        click.secho(f"line {err.line}: skipped: {err.reason}", fg="yellow", err=True)
+    click.echo(f"imported {report.imported} assets, skipped {len(report.skipped)} lines")
+    if report.skipped:
+        sys.exit(EXIT_PARTIAL)
+
+
+@cli.command("export")
+@click.option("--folder", help="Only this folder and its subfolders.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    default="-",
+    help="Output file (default stdout).",
+)
+@pass_app
+@clean_errors
+def export_cmd(app: AppContext, folder: str | None, output: str) -> None:
+    """Write assets as JSON Lines that `smarttags import` reads back identically."""
+    store = app.open_store()
+    out = sys.stdout if output == "-" else open(output, "w", encoding="utf-8")  # noqa: SIM115
+    count = 0
+    with out:
+        for line in export_lines(store.iter_assets(normalize_folder(folder))):
+            out.write(line)
+            count += 1
+    store.close()
+    click.echo(f"exported {count} assets", err=True)
+
+
+def _print_hits(result: dict, text: str) -> None:
+    shown = len(result["hits"])
+    terms = ", ".join(result["terms"]) or "-"
+    head = (
+        f'{result["total"]} results for "{text}" (terms: {terms})'
+        if text.strip()
+        else f"{result['total']} assets, newest first"
+    )
+    click.echo(
+        head + (f"; showing {result['offset'] + 1}-{result['offset'] + shown}" if shown else "")
+    )
+    for notice in result["notices"]:
+        click.secho(f"note: {notice}", fg="yellow")
+    for rank, hit in enumerate(result["hits"], start=result["offset"] + 1):
+        tier = f"tier {hit['tier']}" if hit["tier"] else hit["media_type"]
+        click.echo(
+            f"{rank:4d}. [{tier}] {hit['id']}  {hit['title'] or '(untitled)'}  "
+            f"({hit['path']})  score {hit['score']:g}"
+        )
+        tags = ", ".join(
+            f"{m['tag']} {m['weight']:.2f} ({m['source']})" for m in hit["matched"]["tags"]
+        )
+        fields = ", ".join(hit["matched"]["metadata"])
+        if fields or tags:
+            click.echo(f"        matched: {fields or '-'}" + (f" | tags: {tags}" if tags else ""))
+
+
+@cli.command("search")
+@click.argument("query", default="")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--limit", type=int, help="Hits per page (default 20).")
+@click.option("--offset", type=int, default=0, show_default=True, help="Hits to skip.")
+@click.option("--folder", help="Only this folder and its subfolders.")
+@click.option(
+    "--type",
+    "media_type",
+    type=click.Choice([m.value for m in MediaType]),
+    help="Only videos or only images.",
+)
+@click.option(
+    "--kind",
+    "kinds",
+    multiple=True,
+    type=click.Choice([k.value for k in TagKind]),
+    help="Only tags of this kind match (repeatable); metadata is unaffected.",
+)
+@pass_app
+@clean_errors
+def search_cmd(
+    app: AppContext, query: str, as_json: bool, limit, offset, folder, media_type, kinds
+) -> None:
+    """Omnisearch QUERY over metadata and smart tags (empty QUERY browses newest first)."""
+    store = app.open_store()
+    request = SearchRequest(
+        query,
+        folder,
+        MediaType(media_type) if media_type else None,
+        tuple(TagKind(k) for k in kinds),
+        limit,
+        offset,
+    )
+    result = search(store, request, app.settings)
+    store.close()
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False))
+    else:
+        _print_hits(result, query)
+
+
+@cli.command("stats")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_app
+@clean_errors
+def stats_cmd(app: AppContext, as_json: bool) -> None:
+    """Counts of the catalog: assets by type and status, distinct smart tags, folders."""
+    store = app.open_store()
+    stats = store.stats()
+    store.close()
+    if as_json:
+        click.echo(json.dumps(stats.__dict__))
+        return
+    click.echo(f"backend: {stats.backend} ({stats.location})")
+    click.echo(
+        f"assets: {stats.assets}  "
+        + "  ".join(f"{k}: {v}" for k, v in sorted(stats.by_media_type.items()))
+    )
+    click.echo(
+        "status: " + ("  ".join(f"{k}: {v}" for k, v in sorted(stats.by_status.items())) or "-")
+    )
+    click.echo(f"distinct smart tags: {stats.smart_tags}  folders: {stats.folders}")
+
+
+@cli.command("doctor")
+@pass_app
+def doctor_cmd(app: AppContext) -> None:
+    """Check what the configuration needs and say how to fix what is not right."""
+    ok = True
+    for check in run_checks(app.overrides):
+        mark = click.style("ok  ", fg="green") if check.ok else click.style("FAIL", fg="red")
+        click.echo(f"{mark} {check.name}: {check.detail}")
+        if not check.ok:
+            ok = False
+            click.echo(f"     fix: {check.fix}")
+    if not ok:
+        sys.exit(EXIT_BACKEND)
+
+
+@cli.command("serve")
+@click.option("--host", help="Bind address (default 127.0.0.1, SMARTTAGS_API_HOST).")
+@click.option("--port", type=int, help="Port (default 8000, SMARTTAGS_API_PORT).")
+@pass_app
+@clean_errors
+def serve_cmd(app: AppContext, host: str | None, port: int | None) -> None:
+    """Run the HTTP API (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from query.api import create_app
+
+    settings = app.settings
+    uvicorn.run(
+        create_app(settings), host=host or settings.api_host, port=port or settings.api_port
+    )
+
+
+def main() -> None:
+    cli(prog_name="smarttags")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""What every CLI command shares: settings from global options, store opening, clean errors."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from catalog.settings import Settings
+from catalog.store import AssetStore, BackendUnavailable, StoreError
+from catalog.stores import open_store
+from query.plan import InvalidQuery
+
+EXIT_PARTIAL = 1
+EXIT_USAGE = 2
+EXIT_BACKEND = 3
+
+
+class AppContext:
+    def __init__(self, overrides: dict[str, Any]) -> None:
+        self.overrides = {k: v for k, v in overrides.items() if v is not None}
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = Settings(**self.overrides)
+        return self._settings
+
+    def open_store(self) -> AssetStore:
+        return open_store(self.settings)
+
+
+pass_app = click.make_pass_decorator(AppContext)
+
+
+def fail(message: str, code: int) -> None:
+    click.secho(f"error: {message}", fg="red", err=True)
+    sys.exit(code)
+
+
+def clean_errors(command: Callable) -> Callable:
+    """Turn known failures into one readable line and an exit code (never a traceback)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except InvalidQuery as exc:
+            fail(str(exc), EXIT_USAGE)
+        except (BackendUnavailable, StoreError) as exc:
+            fail(str(exc), EXIT_BACKEND)
+        except OSError as exc:
+            fail(f"{exc.filename or ''}: {exc.strerror or exc}", EXIT_USAGE)
+
+    return wrapper
+
+
+def global_options(group: Callable) -> Callable:
+    options = [
+        click.option(
+            "--data-dir", type=click.Path(path_type=Path), help="Data folder (SMARTTAGS_DATA_DIR)."
+        ),
+        click.option(
+            "--backend",
+            type=click.Choice(["sqlite", "opensearch"]),
+            help="Store backend (default: opensearch when a URL is set, else sqlite).",
+        ),
+        click.option("--opensearch-url", help="OpenSearch URL (SMARTTAGS_OPENSEARCH_URL)."),
+    ]
+    for option in reversed(options):
+        group = option(group)
+    return group

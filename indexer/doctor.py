@@ -1,0 +1,79 @@
+"""`smarttags doctor`: each check says what it found and how to fix it."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from catalog.settings import Settings
+from catalog.store import StoreError
+from catalog.stores import open_store
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def check_data_dir(settings: Settings) -> Check:
+    folder = settings.data_dir
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        return Check(
+            "data dir",
+            False,
+            f"{folder} is not writable ({exc.strerror})",
+            "set SMARTTAGS_DATA_DIR (or --data-dir) to a writable folder",
+        )
+    return Check("data dir", True, f"{folder} is writable")
+
+
+def check_backend(settings: Settings) -> Check:
+    name = f"backend ({settings.effective_backend})"
+    try:
+        store = open_store(settings)
+        try:
+            detail = store.check()
+            count = store.count()
+        finally:
+            store.close()
+    except StoreError as exc:
+        fix = (
+            "start OpenSearch (docker compose -f docker/compose.yaml up -d) or check "
+            "SMARTTAGS_OPENSEARCH_URL; unset it to use the embedded SQLite store"
+            if settings.effective_backend == "opensearch"
+            else "check SMARTTAGS_DATA_DIR; restore the database from its .bak copy"
+        )
+        return Check(name, False, str(exc), fix)
+    return Check(name, True, f"{detail}; {count} assets")
+
+
+CHECKS: list[Callable[[Settings], Check]] = [check_data_dir, check_backend]
+
+
+def run_checks(overrides: dict[str, Any]) -> Iterator[Check]:
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        yield Check(
+            "settings",
+            False,
+            str(exc).splitlines()[0],
+            "fix the SMARTTAGS_* variables or the TOML file named above",
+        )
+        return
+    yield Check(
+        "settings", True, f"backend {settings.effective_backend}, data dir {settings.data_dir}"
+    )
+    for check in CHECKS:
+        yield check(settings)
