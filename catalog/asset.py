@@ -130,6 +130,11 @@ class Asset(BaseModel):
     updated_at: datetime = Field(default_factory=utc_now)
     status: AssetStatus = AssetStatus.catalogued
     status_reason: str | None = None
+    # processing record, written by the indexer
+    content_hash: str | None = None
+    fingerprint: str | None = None  # file, model and tagging settings: equal means unchanged
+    model_id: str | None = None
+    tagged_at: datetime | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -153,9 +158,11 @@ class Asset(BaseModel):
     def _clean_keywords(cls, value: list[str]) -> list[str]:
         return list(dict.fromkeys(k.strip() for k in value if k.strip()))
 
-    @field_validator("created_at", "updated_at")
+    @field_validator("created_at", "updated_at", "tagged_at")
     @classmethod
-    def _as_utc(cls, value: datetime) -> datetime:
+    def _as_utc(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
     @model_validator(mode="after")

@@ -13,7 +13,9 @@ from catalog.asset import MediaType, TagKind
 from catalog.settings import Settings, get_settings
 from catalog.store import AssetStore, BackendUnavailable, StoreError
 from catalog.stores import open_store
+from indexer.jobs import JobRunner
 from query.plan import InvalidQuery, SearchRequest
+from query.routes_media import router as media_router
 from query.service import search, tag_listing
 
 log = logging.getLogger("smarttags.api")
@@ -81,6 +83,8 @@ def create_app(settings: Settings | None = None, store: AssetStore | None = None
     )
     app.state.settings = settings
     app.state.stores = holder
+    app.state.jobs = JobRunner(settings)
+    app.include_router(media_router)
     _install_error_handlers(app)
 
     @app.get("/healthz", tags=["health"])
