@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from catalog.analysis import analyze_unique
 from catalog.asset import MediaType, TagKind, normalize_folder
+from catalog.effective import quantize
 from catalog.settings import Settings
 
 
@@ -95,8 +96,9 @@ def build_plan(request: SearchRequest, settings: Settings) -> QueryPlan:
         limit=limit,
         offset=request.offset,
         thresholds={k.value: settings.threshold(k.value) for k in TagKind},
-        manual_weight=settings.manual_tag_weight,
-        promote_boost=settings.promote_boost,
+        # boosts in steps of the weight quantum keep float32 sums (OpenSearch) exact
+        manual_weight=quantize(settings.manual_tag_weight, settings.weight_quantum),
+        promote_boost=quantize(settings.promote_boost, settings.weight_quantum),
         field_weights={
             "title": settings.title_weight,
             "keywords": settings.keywords_weight,
