@@ -50,7 +50,6 @@ async def _save_upload(upload: UploadFile, target: Path, settings: Settings) -> 
 def _index_work(settings: Settings, request: Request, target: Path):
     def work(job: Job, progress) -> dict[str, Any]:
         from indexer.engine import TaggingEngine
-
         from indexer.pipeline import IndexRun
         from indexer.scan import scan
 
