@@ -37,6 +37,8 @@ class Settings(BaseSettings):
 
     # storage
     data_dir: Path = Field(default_factory=lambda: Path(user_data_dir("smarttags")))
+    library_root: Path | None = None  # where uploads land; None: <data_dir>/library
+    upload_chunk_kb: int = 1024
     backend: BackendName | None = None  # None: OpenSearch when a URL is set, else SQLite
     sqlite_file: str = "smarttags.db"
     sqlite_cache_mb: int = 256
@@ -65,6 +67,57 @@ class Settings(BaseSettings):
     default_page_size: int = 20
     max_page_size: int = 200
     max_result_window: int = 10_000
+
+    # indexer: media
+    ffmpeg_binary: str | None = None  # None: ffmpeg on PATH, else imageio-ffmpeg's binary
+    use_ffprobe: bool = True  # when ffprobe is on PATH; else ffmpeg's own report is parsed
+    max_file_mb: float = Field(300.0, gt=0)  # larger files are skipped before being read
+    video_formats: list[str] = Field(
+        default_factory=lambda: ["mp4", "mov", "m4v", "webm", "mkv", "avi"]
+    )
+    ffmpeg_timeout_s: float = Field(30.0, gt=0)  # one-shot runs: probe, decode check, poster
+    decode_stall_timeout_s: float = Field(60.0, gt=0)  # longest wait for ffmpeg's next frame
+    frame_mode: Literal["keyframes", "scene"] = "keyframes"
+    scene_threshold: float = Field(0.3, gt=0.0, lt=1.0)
+    max_frame_gap_s: float = Field(2.0, gt=0)  # at least one frame this often, even if static
+    max_frames_per_s: float = Field(1.0, gt=0)
+    max_frames_per_video: int = Field(600, ge=1)
+    frame_scaler: str = "bicubic"  # swscale flags; CLIP's own preprocessing is bicubic
+    thumbnail_px: int = Field(512, ge=16)  # longer side of a poster
+    thumbnail_position: float = Field(0.1, ge=0.0, lt=1.0)  # poster frame, share of duration
+    thumbnail_quality: int = Field(85, ge=1, le=95)
+
+    # indexer: model and tagging
+    model: str = "ViT-B-32"  # open_clip model name, or the path of an open_clip model-config JSON
+    pretrained: str = "laion2b_s34b_b79k"  # open_clip pretrained tag, or a local checkpoint path
+    weights_cache_dir: Path | None = None  # where fetched weights live; None: open_clip's default
+    encode_precision: Literal["fp32", "bf16", "amp_bf16"] = "bf16"  # see bench/index_throughput
+    encode_batch_size: int = Field(32, ge=1)
+    text_batch_size: int = Field(64, ge=1)
+    torch_threads: int | None = Field(None, ge=1)  # None: one per CPU core
+    object_vocabulary: Path | None = None  # None: the shipped indexer/vocabularies/objects.txt
+    action_vocabulary: Path | None = None  # None: the shipped indexer/vocabularies/actions.txt
+    prompts_file: Path | None = None  # None: the shipped indexer/vocabularies/prompts.json
+    # (center, scale) of the logistic over robust z-scores, keyed "model/pretrained", "model" or
+    # "default"; see indexer/calibration.py
+    tag_calibration: dict[str, tuple[float, float]] = Field(
+        default_factory=lambda: {"default": (3.5, 0.7)}
+    )
+    tag_topk_fraction: float = Field(0.1, gt=0.0, le=1.0)  # a tag's confidence over time is the
+    tag_topk_min: int = Field(3, ge=1)  # mean of its top-k frames (or windows), k clamped here
+    tag_topk_max: int = Field(5, ge=1)
+    action_window_s: float = Field(3.0, gt=0)
+    action_stride_s: float = Field(1.5, gt=0)
+    segment_merge_gap_s: float = Field(1.0, ge=0)
+    segment_min_s: float = Field(0.5, ge=0)
+    max_tags_per_asset: int = Field(50, ge=1)
+    embedding_cache_dtype: Literal["float16", "float32"] = "float16"
+    content_hash_full_max_mb: float = Field(64.0, ge=0)  # larger files are hashed by samples
+    content_hash_samples: int = Field(16, ge=2)
+    content_hash_sample_kb: int = Field(1024, ge=1)
+
+    # indexer: pipeline
+    prefetch_chunks: int = Field(4, ge=1)  # decoded frame batches waiting for the encoder
 
     # API
     api_host: str = "127.0.0.1"
@@ -95,6 +148,13 @@ class Settings(BaseSettings):
         if self.backend:
             return self.backend
         return "opensearch" if self.opensearch_url else "sqlite"
+
+    @property
+    def library_dir(self) -> Path:
+        return self.library_root or self.data_dir / "library"
+
+    def thumbnail_path(self, asset_id: str) -> Path:
+        return self.data_dir / "thumbnails" / f"{asset_id}.jpg"
 
     @property
     def sqlite_path(self) -> Path:

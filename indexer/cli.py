@@ -11,6 +11,7 @@ import click
 
 from catalog.asset import MediaType, TagKind, normalize_folder
 from catalog.jsonl import export_lines, import_jsonl
+from indexer.cli_index import index_cmd
 from indexer.cli_support import (
     EXIT_BACKEND,
     EXIT_PARTIAL,
@@ -222,6 +223,9 @@ def serve_cmd(app: AppContext, host: str | None, port: int | None) -> None:
     uvicorn.run(
         create_app(settings), host=host or settings.api_host, port=port or settings.api_port
     )
+
+
+cli.add_command(index_cmd)
 
 
 def main() -> None:

@@ -60,6 +60,11 @@ def scan(
     return [tasks[k] for k in sorted(tasks)]
 
 
+_LOW_SURROGATE, _HIGH_SURROGATE = "\udc80", "\udcff"
+
+
 def _safe(rel: str) -> str:
-    """A non-UTF-8 file name keeps its bytes visible as escapes instead of failing."""
-    return rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    """A non-UTF-8 file name keeps its undecodable bytes visible as %XX instead of failing."""
+    return "".join(
+        f"%{ord(c) - 0xDC00:02X}" if _LOW_SURROGATE <= c <= _HIGH_SURROGATE else c for c in rel
+    )

@@ -1,0 +1,90 @@
+"""`smarttags index`: tag files and folders, with a progress bar and a summary."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from indexer.cli_support import EXIT_PARTIAL, AppContext, clean_errors, pass_app
+
+
+def _progress_bar(console: Console) -> Progress:
+    return Progress(
+        TextColumn("[bold]indexing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[current]}"),
+        console=console,
+        transient=False,
+    )
+
+
+def _print_summary(summary: dict) -> None:
+    def counts(group: dict) -> str:
+        detail = ", ".join(f"{reason}: {n}" for reason, n in sorted(group.items()))
+        return f"{sum(group.values())}" + (f" ({detail})" if detail else "")
+
+    click.echo(
+        f"tagged {summary['tagged']}, unchanged {summary['unchanged']}, "
+        f"skipped {counts(summary['skipped'])}, failed {counts(summary['failed'])}"
+    )
+    for row in summary["assets"]:
+        if row["status"] in ("skipped", "failed"):
+            click.echo(f"  {row['status']:8s} {row['path']}: {row['reason']}")
+
+
+@click.command("index")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--library-root",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder that asset paths are relative to (default: each PATH folder).",
+)
+@click.option("--reprocess", is_flag=True, help="Process files again even when unchanged.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@pass_app
+@clean_errors
+def index_cmd(
+    app: AppContext,
+    paths: tuple[Path, ...],
+    library_root: Path | None,
+    reprocess: bool,
+    as_json: bool,
+) -> None:
+    """Tag the videos and images under PATHS (folders are scanned recursively).
+
+    Incremental: an unchanged file with the same model and settings is not processed again,
+    and a run that was killed resumes where it stopped. Exit code 1 when a file failed.
+    """
+    from indexer.engine import TaggingEngine
+    from indexer.pipeline import IndexRun
+    from indexer.scan import ScanError, scan
+
+    settings = app.settings
+    try:
+        tasks = scan(paths, library_root, skip=[settings.data_dir])
+    except ScanError as exc:
+        raise click.UsageError(str(exc)) from None
+    store = app.open_store()
+    console = Console(stderr=True)
+    with _progress_bar(console) as bar:
+        job = bar.add_task("index", total=len(tasks), current="loading the model")
+
+        def report(done: int, total: int, current: str) -> None:
+            bar.update(job, completed=done, current=current)
+
+        summary = IndexRun(settings, store, TaggingEngine(settings), reprocess, report).run(tasks)
+    store.close()
+    result = summary.to_dict()
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False))
+    else:
+        _print_summary(result)
+    if summary.failed:
+        sys.exit(EXIT_PARTIAL)

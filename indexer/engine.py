@@ -1,0 +1,122 @@
+"""The model side of indexing: encode frames, score them into tags, remember embeddings.
+
+It also says when a file needs processing again: the fingerprint covers the file (size and
+modification time), the model, how frames are sampled and how tags are scored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from catalog.asset import MediaType, SmartTag
+from catalog.settings import Settings
+from indexer.embedding_cache import EmbeddingCache, content_hash
+from indexer.model import ClipModel, load_model
+from indexer.tagger import tag_frames
+from indexer.vocabulary import LabelEmbeddings, load_label_embeddings
+
+SAMPLING_SETTINGS = (
+    "frame_mode",
+    "scene_threshold",
+    "max_frame_gap_s",
+    "max_frames_per_s",
+    "max_frames_per_video",
+    "frame_scaler",
+)
+TAGGING_SETTINGS = (
+    "min_object_confidence",
+    "min_action_confidence",
+    "tag_calibration",
+    "tag_topk_fraction",
+    "tag_topk_min",
+    "tag_topk_max",
+    "action_window_s",
+    "action_stride_s",
+    "segment_merge_gap_s",
+    "segment_min_s",
+    "max_tags_per_asset",
+)
+
+
+def _digest(payload: object) -> str:
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class TaggingEngine:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.cache = EmbeddingCache(settings)
+        self._model: ClipModel | None = None
+        self._vocabularies: list[LabelEmbeddings] = []
+
+    def prepare(self) -> None:
+        """Load the model and the vocabularies' text embeddings (once)."""
+        if self._model is None:
+            self._model = load_model(self.settings)
+            self._vocabularies = load_label_embeddings(self._model, self.settings)
+
+    @property
+    def model(self) -> ClipModel:
+        self.prepare()
+        assert self._model is not None
+        return self._model
+
+    @property
+    def model_id(self) -> str:
+        return self.model.model_id
+
+    @property
+    def image_size(self) -> int:
+        return self.model.image_size
+
+    @property
+    def sampling_key(self) -> str:
+        values = {name: getattr(self.settings, name) for name in SAMPLING_SETTINGS}
+        return _digest({**values, "size": self.image_size})
+
+    @property
+    def tagging_key(self) -> str:
+        values = {name: getattr(self.settings, name) for name in TAGGING_SETTINGS}
+        vocabularies = [(v.kind, _digest(v.labels)) for v in self._vocabularies]
+        return _digest({**values, "vocabularies": vocabularies})
+
+    def fingerprint(self, path: Path) -> str:
+        stat = path.stat()
+        return _digest(
+            [stat.st_size, stat.st_mtime_ns, self.model_id, self.sampling_key, self.tagging_key]
+        )
+
+    def content_hash(self, path: Path) -> str:
+        return content_hash(path, self.settings)
+
+    def cached_embeddings(self, digest: str) -> tuple[np.ndarray, list[float]] | None:
+        record = self.cache.get(digest, self.model_id, self.sampling_key)
+        if record is None:
+            return None
+        return record.frames.astype(np.float32), record.timestamps.tolist()
+
+    def store_embeddings(
+        self, digest: str, frames: np.ndarray, stamps: Sequence[float]
+    ) -> np.ndarray:
+        """Cache the frame embeddings; returns them as the cache will give them back."""
+        record = self.cache.put(digest, self.model_id, frames, list(stamps), self.sampling_key)
+        return record.frames.astype(np.float32)
+
+    def encode(self, frames: Sequence[np.ndarray]) -> np.ndarray:
+        return self.model.encode_images(np.stack(frames))
+
+    def tag(
+        self,
+        frames: np.ndarray,
+        stamps: Sequence[float],
+        duration_s: float | None,
+        media_type: MediaType,
+    ) -> list[SmartTag]:
+        self.prepare()
+        return tag_frames(frames, stamps, duration_s, media_type, self._vocabularies, self.settings)

@@ -1,0 +1,299 @@
+"""The ingest pipeline: files in, tagged asset documents out.
+
+A producer thread probes and decodes upcoming files (ffmpeg runs in its own process) while
+the calling thread encodes frames and writes assets, so decoding overlaps inference. Each
+asset is written once, whole, after its file is done: a run killed half-way leaves no
+half-written asset, and the next run skips what is already done (same fingerprint).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from catalog.asset import Asset, AssetStatus, MediaType, utc_now
+from catalog.settings import Settings
+from catalog.store import AssetStore
+from indexer.engine import TaggingEngine
+from indexer.frames import Frame, iter_frames
+from indexer.probe import MediaRejected, ProbeResult, probe
+from indexer.scan import FileTask
+from indexer.thumbnails import find_poster, write_poster
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass
+class Outcome:
+    path: str
+    id: str
+    status: str
+    reason: str | None = None
+
+
+@dataclass
+class IndexSummary:
+    tagged: int = 0
+    unchanged: int = 0
+    skipped: Counter = field(default_factory=Counter)
+    failed: Counter = field(default_factory=Counter)
+    assets: list[Outcome] = field(default_factory=list)
+
+    def add(self, outcome: Outcome) -> None:
+        self.assets.append(outcome)
+        if outcome.status == "tagged":
+            self.tagged += 1
+        elif outcome.status == "unchanged":
+            self.unchanged += 1
+        elif outcome.status == "skipped":
+            self.skipped[outcome.reason or "unknown"] += 1
+        else:
+            self.failed[outcome.reason or "unknown"] += 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tagged": self.tagged,
+            "unchanged": self.unchanged,
+            "skipped": dict(self.skipped),
+            "failed": dict(self.failed),
+            "assets": [o.__dict__ for o in self.assets],
+        }
+
+
+# messages from the producer thread
+@dataclass
+class _Unchanged:
+    task: FileTask
+
+
+@dataclass
+class _Rejected:
+    task: FileTask
+    existing: Asset | None
+    error: MediaRejected
+    fingerprint: str
+
+
+@dataclass
+class _Chunk:
+    task: FileTask
+    frames: list[Frame]
+
+
+@dataclass
+class _Decoded:
+    task: FileTask
+    existing: Asset | None
+    probe: ProbeResult
+    content_hash: str
+    fingerprint: str
+    cached: tuple[np.ndarray, list[float]] | None
+
+
+_DONE = object()
+
+
+class IndexRun:
+    def __init__(
+        self,
+        settings: Settings,
+        store: AssetStore,
+        engine: TaggingEngine,
+        reprocess: bool = False,
+        progress: Progress | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.engine = engine
+        self.reprocess = reprocess
+        self.progress = progress or (lambda done, total, current: None)
+        self._stop = threading.Event()
+
+    def run(self, tasks: list[FileTask]) -> IndexSummary:
+        self.engine.prepare()
+        summary = IndexSummary()
+        inbox: queue.Queue = queue.Queue(maxsize=self.settings.prefetch_chunks)
+        producer = threading.Thread(target=self._produce, args=(tasks, inbox), daemon=True)
+        producer.start()
+        try:
+            self._consume(inbox, summary, len(tasks))
+        finally:
+            self._stop.set()
+            while producer.is_alive():  # unblock a producer waiting on a full queue
+                try:
+                    inbox.get_nowait()
+                except queue.Empty:
+                    producer.join(0.05)
+        return summary
+
+    # producer side: probe, cache lookup, decode
+    def _produce(self, tasks: list[FileTask], inbox: queue.Queue) -> None:
+        try:
+            for task in tasks:
+                if self._stop.is_set():
+                    break
+                self._produce_one(task, inbox)
+        finally:
+            inbox.put(_DONE)  # always: the consumer must never wait forever
+
+    def _produce_one(self, task: FileTask, inbox: queue.Queue) -> None:
+        try:
+            for message in self._prepare(task):
+                inbox.put(message)
+        except MediaRejected as exc:
+            inbox.put(_Rejected(task, self._existing(task), exc, ""))
+        except Exception as exc:  # one bad file must not stop the run
+            error = MediaRejected(
+                AssetStatus.failed, "internal_error", f"{type(exc).__name__}: {exc}"
+            )
+            inbox.put(_Rejected(task, self._existing(task), error, ""))
+
+    def _existing(self, task: FileTask) -> Asset | None:
+        try:
+            return self.store.get(task.asset_id)
+        except Exception:
+            return None
+
+    def _prepare(self, task: FileTask) -> Iterator[Any]:
+        existing = self.store.get(task.asset_id)
+        fingerprint = self.engine.fingerprint(task.path)
+        if not self.reprocess and existing and existing.fingerprint == fingerprint:
+            yield _Unchanged(task)
+            return
+        try:
+            found = probe(task.path, self.settings)
+        except MediaRejected as exc:
+            yield _Rejected(task, existing, exc, fingerprint)
+            return
+        digest = self.engine.content_hash(task.path)
+        same_content = existing is not None and existing.content_hash == digest
+        if not (same_content and find_poster(self.settings, task.asset_id)):
+            write_poster(task.path, found, self.settings, task.asset_id)
+        cached = self.engine.cached_embeddings(digest)
+        if cached is None:
+            chunk: list[Frame] = []
+            for frame in iter_frames(task.path, found, self.settings, self.engine.image_size):
+                chunk.append(frame)
+                if len(chunk) >= self.settings.encode_batch_size:
+                    yield _Chunk(task, chunk)
+                    chunk = []
+            if chunk:
+                yield _Chunk(task, chunk)
+        yield _Decoded(task, existing, found, digest, fingerprint, cached)
+
+    # consumer side: encode, tag, write
+    def _consume(self, inbox: queue.Queue, summary: IndexSummary, total: int) -> None:
+        embeddings: list[np.ndarray] = []
+        stamps: list[float] = []
+        done = 0
+        while (message := inbox.get()) is not _DONE:
+            if isinstance(message, _Chunk):
+                self.progress(done, total, message.task.rel)
+                embeddings.append(self.engine.encode([f.rgb for f in message.frames]))
+                stamps += [f.timestamp_s for f in message.frames]
+                continue
+            outcome = self._finish(message, embeddings, stamps)
+            embeddings, stamps = [], []
+            summary.add(outcome)
+            done += 1
+            self.progress(done, total, message.task.rel)
+
+    def _finish(self, message: Any, embeddings: list[np.ndarray], stamps: list[float]) -> Outcome:
+        task = message.task
+        if isinstance(message, _Unchanged):
+            return Outcome(task.rel, task.asset_id, "unchanged")
+        if isinstance(message, _Rejected):
+            self.store.upsert_many([self._rejected_asset(message)])
+            err = message.error
+            return Outcome(task.rel, task.asset_id, str(err.status), str(err.reason))
+        try:
+            self.store.upsert_many([self._tagged_asset(message, embeddings, stamps)])
+        except MediaRejected as err:
+            self.store.upsert_many(
+                [self._rejected_asset(_Rejected(task, message.existing, err, message.fingerprint))]
+            )
+            return Outcome(task.rel, task.asset_id, str(err.status), str(err.reason))
+        return Outcome(task.rel, task.asset_id, "tagged")
+
+    def _tagged_asset(
+        self, msg: _Decoded, embeddings: list[np.ndarray], stamps: list[float]
+    ) -> Asset:
+        if msg.cached is not None:
+            frame_embeddings, stamps = msg.cached
+        elif embeddings:
+            # tag from the cached form, so a later re-tag from the cache gives the same tags
+            frame_embeddings = self.engine.store_embeddings(
+                msg.content_hash, np.concatenate(embeddings), stamps
+            )
+        else:
+            raise MediaRejected(AssetStatus.failed, "no_frames", "no frame could be decoded")
+        found = msg.probe
+        tags = self.engine.tag(frame_embeddings, stamps, found.duration_s, found.media_type)
+        return asset_from_probe(
+            msg.task,
+            msg.existing,
+            found,
+            smart_tags=tags,
+            status=AssetStatus.tagged,
+            status_reason=None,
+            content_hash=msg.content_hash,
+            fingerprint=msg.fingerprint,
+            model_id=self.engine.model_id,
+            tagged_at=utc_now(),
+        )
+
+    def _rejected_asset(self, msg: _Rejected) -> Asset:
+        err = msg.error
+        update = {
+            "status": AssetStatus(err.status),
+            "status_reason": f"{err.reason}: {err.detail}",
+            "fingerprint": msg.fingerprint or None,
+        }
+        if msg.existing is not None:  # keep what is stored; only say what went wrong
+            return msg.existing.model_copy(update={**update, "updated_at": utc_now()})
+        ext = msg.task.rel.rsplit(".", 1)[-1].lower()
+        media = MediaType.video if ext in self.settings.video_formats else MediaType.image
+        size = msg.task.path.stat().st_size if msg.task.path.exists() else None
+        return Asset.model_validate(
+            {
+                "id": msg.task.asset_id,
+                "path": msg.task.rel,
+                "media_type": media,
+                "size_bytes": size,
+                **update,
+            }
+        )
+
+
+def asset_from_probe(
+    task: FileTask, existing: Asset | None, found: ProbeResult, **processing: Any
+) -> Asset:
+    """The asset document for a processed file; curation and edited metadata are kept."""
+    data: dict[str, Any] = existing.model_dump() if existing else {}
+    data.update(
+        id=task.asset_id,
+        path=task.rel,
+        media_type=found.media_type,
+        size_bytes=found.size_bytes,
+        format=found.format,
+        codec=found.codec,
+        duration_s=found.duration_s,
+        width=found.width,
+        height=found.height,
+        updated_at=utc_now(),
+        **processing,
+    )
+    for name in ("title", "description"):
+        if not data.get(name):
+            data[name] = getattr(found, name, "") or ""
+    if not data.get("keywords"):
+        data["keywords"] = list(getattr(found, "keywords", []) or [])
+    data.pop("folder", None)
+    data.pop("file_name", None)
+    return Asset.model_validate(data)
