@@ -21,8 +21,10 @@ from indexer.pipeline import IndexRun
 from indexer.scan import scan
 from query.plan import SearchRequest
 from query.service import search
-from tests.media import MediaLibrary, media_lib  # noqa: F401  (fixture)
+from tests.media import MediaLibrary
 from tests.tiny_model import write_tiny_model
+
+pytest_plugins = ["tests.media"]
 
 LOW = {"min_object_confidence": 0.3, "min_action_confidence": 0.3}
 GOOD = ["h264_mp4", "scene_cut", "rotated", "vp9_webm", "one_frame", "astronaut", "png"]
