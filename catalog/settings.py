@@ -122,6 +122,7 @@ class Settings(BaseSettings):
     # API
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    job_shutdown_timeout_s: float = 600.0  # how long shutdown waits for a running job
 
     @classmethod
     def settings_customise_sources(

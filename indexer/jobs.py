@@ -79,9 +79,15 @@ class JobRunner:
             threading.Event().wait(0.05)
         return False
 
+    def close(self, timeout: float) -> None:
+        """Let the running job finish (up to `timeout`), then stop the worker."""
+        self._queue.put(None)
+        if self._worker is not None:
+            self._worker.join(timeout)
+
     def _run(self) -> None:
-        while True:
-            job, work = self._queue.get()
+        while (item := self._queue.get()) is not None:
+            job, work = item
             job.state, job.started_at = "running", utc_now().isoformat()
             self._save(job)
 

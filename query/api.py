@@ -73,6 +73,7 @@ def create_app(settings: Settings | None = None, store: AssetStore | None = None
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        app.state.jobs.close(settings.job_shutdown_timeout_s)
         holder.close()
 
     app = FastAPI(
