@@ -10,7 +10,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from indexer.cli_support import EXIT_PARTIAL, AppContext, clean_errors, pass_app
+from indexer.cli_support import EXIT_PARTIAL, EXIT_SETUP, AppContext, clean_errors, fail, pass_app
 
 
 def _progress_bar(console: Console) -> Progress:
@@ -63,6 +63,8 @@ def index_cmd(
     and a run that was killed resumes where it stopped. Exit code 1 when a file failed.
     """
     from indexer.engine import TaggingEngine
+    from indexer.ffmpeg_tools import FfmpegNotFound
+    from indexer.model import ModelUnavailable
     from indexer.pipeline import IndexRun
     from indexer.scan import ScanError, scan
 
@@ -79,7 +81,14 @@ def index_cmd(
         def report(done: int, total: int, current: str) -> None:
             bar.update(job, completed=done, current=current)
 
-        summary = IndexRun(settings, store, TaggingEngine(settings), reprocess, report).run(tasks)
+        try:
+            summary = IndexRun(settings, store, TaggingEngine(settings), reprocess, report).run(
+                tasks
+            )
+        except (ModelUnavailable, FfmpegNotFound) as exc:
+            bar.stop()
+            store.close()
+            fail(str(exc), EXIT_SETUP)
     store.close()
     result = summary.to_dict()
     if as_json:
@@ -88,3 +97,15 @@ def index_cmd(
         _print_summary(result)
     if summary.failed:
         sys.exit(EXIT_PARTIAL)
+
+
+@click.command("sample-library")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@pass_app
+@clean_errors
+def sample_library_cmd(app: AppContext, folder: Path) -> None:
+    """Write a small library of generated videos and images (and one broken file) to FOLDER."""
+    from indexer.samples import make_sample_library
+
+    made = make_sample_library(folder, app.settings.ffmpeg_binary)
+    click.echo(f"wrote {len(made)} files under {folder}")

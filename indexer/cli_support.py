@@ -18,6 +18,7 @@ from query.plan import InvalidQuery
 EXIT_PARTIAL = 1
 EXIT_USAGE = 2
 EXIT_BACKEND = 3
+EXIT_SETUP = 4  # the model or ffmpeg is not available
 
 
 class AppContext:

@@ -58,7 +58,62 @@ def check_backend(settings: Settings) -> Check:
     return Check(name, True, f"{detail}; {count} assets")
 
 
-CHECKS: list[Callable[[Settings], Check]] = [check_data_dir, check_backend]
+def check_ffmpeg(settings: Settings) -> Check:
+    import subprocess
+
+    from indexer.ffmpeg_tools import FfmpegNotFound, find_ffmpeg, find_ffprobe
+
+    try:
+        binary = find_ffmpeg(settings.ffmpeg_binary)
+        banner = subprocess.run(
+            [binary, "-hide_banner", "-version"],
+            capture_output=True,
+            text=True,
+            timeout=settings.ffmpeg_timeout_s,
+        ).stdout
+    except (FfmpegNotFound, OSError, subprocess.SubprocessError) as exc:
+        return Check(
+            "ffmpeg",
+            False,
+            str(exc),
+            "pip install imageio-ffmpeg (bundles ffmpeg), or install ffmpeg, or set "
+            "SMARTTAGS_FFMPEG_BINARY",
+        )
+    version = banner.splitlines()[0] if banner else "unknown version"
+    probe = "ffprobe found" if find_ffprobe() else "no ffprobe (ffmpeg's report is parsed)"
+    return Check("ffmpeg", True, f"{binary}: {version}; {probe}")
+
+
+def check_model(settings: Settings) -> Check:
+    name = f"model ({settings.model}, {settings.pretrained})"
+    try:
+        from indexer.model import ModelUnavailable, load_model
+    except ImportError as exc:
+        return Check(
+            name,
+            False,
+            f"the indexer is not installed ({exc.name} missing)",
+            "pip install 'smarttags[indexer]'",
+        )
+    try:
+        model = load_model(settings)
+    except ModelUnavailable as exc:
+        return Check(
+            name,
+            False,
+            str(exc),
+            "set SMARTTAGS_MODEL / SMARTTAGS_PRETRAINED to a local model config and "
+            "checkpoint, or allow the download once",
+        )
+    return Check(name, True, f"loaded: {model.model_id}, input {model.image_size}px")
+
+
+CHECKS: list[Callable[[Settings], Check]] = [
+    check_data_dir,
+    check_backend,
+    check_ffmpeg,
+    check_model,
+]
 
 
 def run_checks(overrides: dict[str, Any]) -> Iterator[Check]:
