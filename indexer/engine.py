@@ -83,7 +83,7 @@ class TaggingEngine:
     @property
     def tagging_key(self) -> str:
         values = {name: getattr(self.settings, name) for name in TAGGING_SETTINGS}
-        vocabularies = [(v.kind, _digest(v.labels)) for v in self._vocabularies]
+        vocabularies = [(v.kind, v.vocabulary_hash) for v in self._vocabularies]
         return _digest({**values, "vocabularies": vocabularies})
 
     def fingerprint(self, path: Path) -> str:

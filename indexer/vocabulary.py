@@ -63,10 +63,13 @@ class LabelEmbeddings:
     labels: tuple[str, ...]
     vectors: np.ndarray  # L x D, float32, unit rows
     model_id: str
+    vocabulary_hash: str = ""  # Vocabulary.content_hash: labels and prompts
 
 
 def load_vocabulary(kind: TagKind, settings: Settings) -> Vocabulary:
     """The configured vocabulary of a kind (the shipped list unless settings name a file)."""
+    if kind not in SHIPPED_FILES:
+        raise ValueError(f"there is no {kind} vocabulary: custom tags are trained, not listed")
     configured = {
         TagKind.object: settings.object_vocabulary,
         TagKind.action: settings.action_vocabulary,
@@ -140,7 +143,9 @@ def label_embeddings(
         vectors=vectors,
         model_id=np.array(encoder.model_id),
     )
-    return LabelEmbeddings(vocabulary.kind, vocabulary.labels, vectors, encoder.model_id)
+    return LabelEmbeddings(
+        vocabulary.kind, vocabulary.labels, vectors, encoder.model_id, vocabulary.content_hash
+    )
 
 
 def load_label_embeddings(encoder: TextEncoder, settings: Settings) -> list[LabelEmbeddings]:
@@ -164,7 +169,8 @@ def _read_cached(path: Path, vocabulary: Vocabulary, model_id: str) -> LabelEmbe
     vectors = arrays["vectors"]
     if labels != vocabulary.labels or str(arrays["model_id"]) != model_id or vectors.ndim != 2:
         return None
-    return LabelEmbeddings(vocabulary.kind, labels, vectors.astype(np.float32), model_id)
+    vectors = vectors.astype(np.float32)
+    return LabelEmbeddings(vocabulary.kind, labels, vectors, model_id, vocabulary.content_hash)
 
 
 def _encode_ensembles(vocabulary: Vocabulary, encoder: TextEncoder) -> np.ndarray:

@@ -8,6 +8,7 @@ import pytest
 from catalog.asset import MediaType, TagKind
 from catalog.settings import Settings
 from indexer.calibration import Calibration, calibration_for, robust_z_scores
+from indexer.model import load_model
 from indexer.tagger import (
     frame_spans,
     merged_segments,
@@ -21,11 +22,12 @@ from indexer.vocabulary import (
     LabelEmbeddings,
     as_action,
     label_embeddings,
+    load_label_embeddings,
     load_vocabulary,
     parse_vocabulary,
     with_article,
 )
-from tests.tiny_model import TINY_EMBED_DIM
+from tests.tiny_model import TINY_EMBED_DIM, tiny_settings
 
 DIM = 64
 OBJECTS = 300
@@ -151,6 +153,7 @@ def test_text_embeddings_are_cached_on_disk(settings):
     second = label_embeddings(vocabulary, second_process_encoder, settings)
     assert second_process_encoder.calls == 0
     np.testing.assert_array_equal(second.vectors, first.vectors)
+    assert second.vocabulary_hash == first.vocabulary_hash == vocabulary.content_hash
 
     changed = parse_vocabulary("dog\ncat\nforest\n", TagKind.object, ["a photo of {a_label}."])
     label_embeddings(changed, second_process_encoder, settings)
@@ -382,3 +385,19 @@ def test_pooled_embedding_is_the_unit_mean():
     np.testing.assert_allclose(pooled_embedding(frames), [2**-0.5, 2**-0.5], atol=1e-6)
     with pytest.raises(ValueError):
         pooled_embedding(np.zeros((0, 4)))
+
+
+def test_shipped_vocabularies_with_a_tiny_model_end_to_end(tmp_path):
+    settings = tiny_settings(tmp_path)
+    model = load_model(settings)
+    vocabularies = load_label_embeddings(model, settings)
+    assert [v.kind for v in vocabularies] == [TagKind.object, TagKind.action]
+    assert len(list((settings.data_dir / "cache" / "text").glob("*.npz"))) == 2
+    size = model.image_size
+    frames = np.random.default_rng(0).integers(0, 256, size=(10, size, size, 3), dtype=np.uint8)
+    embeddings = model.encode_images(frames)
+    tags = tag_frames(embeddings, _times(10, step=2.0), 20.0, "video", vocabularies, settings)
+    assert len(tags) <= settings.max_tags_per_asset
+    for tag in tags:
+        assert tag.confidence >= settings.threshold(tag.kind)
+        assert all(0.0 <= start <= end <= 20.0 for start, end in tag.segments)
