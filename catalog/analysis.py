@@ -63,6 +63,9 @@ _STEMMER = Stemmer.Stemmer("porter")
 
 
 def _fold(text: str) -> str:
+    if text.isascii():
+        # NFKD leaves ASCII as it is, it has no combining marks, and casefold() == lower() there
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text)
     stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
     return stripped.casefold()
@@ -82,3 +85,9 @@ def analyze(text: str) -> list[str]:
 def analyze_unique(text: str) -> list[str]:
     """Distinct tokens of `text` in first-seen order."""
     return list(dict.fromkeys(analyze(text)))
+
+
+@lru_cache(maxsize=65_536)
+def tag_tokens(name: str) -> tuple[str, ...]:
+    """`analyze_unique` of a tag name, cached: a library repeats a few thousand tag names."""
+    return tuple(analyze_unique(name))

@@ -7,13 +7,14 @@ kind of the machine tag of the same name, or `custom` when the asset has none.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
-from catalog.analysis import analyze_unique
-from catalog.asset import Asset
+from catalog.analysis import analyze_unique, tag_tokens
+from catalog.asset import Asset, TagKind
 
 META_FIELDS = ("title", "keywords", "file_name", "description")
+_KIND_NAME = {kind: kind.value for kind in TagKind}  # Enum.value is a slow property
 
 
 class TagSource(StrEnum):
@@ -22,8 +23,8 @@ class TagSource(StrEnum):
     promoted = "promoted"
 
 
-@dataclass(frozen=True, slots=True)
-class IndexedTag:
+# a NamedTuple, not a frozen dataclass: built ~20 times per asset on every write and search hit
+class IndexedTag(NamedTuple):
     tag: str
     kind: str
     source: TagSource
@@ -48,15 +49,15 @@ def meta_tokens(asset: Asset) -> dict[str, list[str]]:
 
 def indexed_tags(asset: Asset, quantum: int) -> list[IndexedTag]:
     removed = set(asset.removed_tags)
-    machine_kind = {t.tag: t.kind.value for t in asset.smart_tags}
+    machine_kind = {t.tag: _KIND_NAME[t.kind] for t in asset.smart_tags}
     tags = [
         IndexedTag(
             t.tag,
-            t.kind.value,
+            _KIND_NAME[t.kind],
             TagSource.machine,
             t.confidence,
             quantize(t.confidence, quantum),
-            tuple(analyze_unique(t.tag)),
+            tag_tokens(t.tag),
         )
         for t in asset.smart_tags
         if t.tag not in removed
@@ -69,5 +70,5 @@ def indexed_tags(asset: Asset, quantum: int) -> list[IndexedTag]:
             if name in removed:
                 continue
             kind = machine_kind.get(name, "custom")
-            tags.append(IndexedTag(name, kind, source, 1.0, 1.0, tuple(analyze_unique(name))))
+            tags.append(IndexedTag(name, kind, source, 1.0, 1.0, tag_tokens(name)))
     return [t for t in tags if t.tokens]

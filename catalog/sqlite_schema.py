@@ -11,6 +11,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from catalog.asset import TagKind
+
 SCHEMA_V1 = """
 CREATE TABLE assets (
   rowid INTEGER PRIMARY KEY,
@@ -24,23 +26,57 @@ CREATE TABLE assets (
 );
 CREATE INDEX assets_browse ON assets (created_at DESC, id);
 CREATE INDEX assets_folder ON assets (folder);
-CREATE TABLE docs (rowid INTEGER PRIMARY KEY, doc TEXT NOT NULL);
+CREATE INDEX assets_media_type ON assets (media_type);
+CREATE TABLE docs (
+  rowid INTEGER PRIMARY KEY, doc TEXT NOT NULL, tokens TEXT NOT NULL, tags TEXT NOT NULL
+);
+CREATE TABLE postings (
+  token TEXT NOT NULL,
+  asset INTEGER NOT NULL,
+  meta INTEGER NOT NULL,
+  curated INTEGER NOT NULL,
+  object_conf REAL, object_weight REAL,
+  action_conf REAL, action_weight REAL,
+  custom_conf REAL, custom_weight REAL,
+  PRIMARY KEY (token, asset)
+) WITHOUT ROWID;
 CREATE VIRTUAL TABLE asset_text USING fts5 (
   title, keywords, file_name, description,
   tokenize = 'unicode61 remove_diacritics 0', detail = none
 );
-CREATE TABLE meta_terms (
-  token TEXT NOT NULL, asset INTEGER NOT NULL, weight INTEGER NOT NULL,
-  PRIMARY KEY (token, asset)
-) WITHOUT ROWID;
-CREATE INDEX meta_terms_asset ON meta_terms (asset);
-CREATE TABLE tag_terms (
-  token TEXT NOT NULL, asset INTEGER NOT NULL, tag TEXT NOT NULL, source TEXT NOT NULL,
-  kind TEXT NOT NULL, confidence REAL NOT NULL, weight REAL NOT NULL,
-  PRIMARY KEY (token, asset, tag, source)
-) WITHOUT ROWID;
-CREATE INDEX tag_terms_asset ON tag_terms (asset);
 """
+
+# One `postings` row per (token, asset) holds everything search needs to score that pair, so a
+# one-term search reads one index range and never groups: `meta` is the best field weight of the
+# token in the metadata (0: in tags only); per tag kind, `<kind>_conf` / `<kind>_weight` are the
+# confidence and quantised weight of the best machine tag holding the token (thresholds and kind
+# filters apply at query time); `curated` has a bit per (source, kind) of manual/promoted tags.
+# `asset_text` (FTS5, rowid = asset) holds the analyzed metadata fields (Porter-stemmed by
+# catalog/analysis.py, so FTS5 only splits on spaces): its AND query finds tier 1.
+# `docs.tokens` lists the tokens of an asset's postings, to delete them by primary key;
+# `docs.tags` is a JSON array of the names of its indexed machine tags, for stats.
+CURATED_SOURCES = ("manual", "promoted")
+
+
+def curated_bit(source: str, kind: str) -> int:
+    """The bit of `postings.curated` that says a `source` tag of `kind` holds the token."""
+    kinds = [k.value for k in TagKind]
+    return 1 << (CURATED_SOURCES.index(source) * len(kinds) + kinds.index(kind))
+
+
+def kind_columns(kind: str) -> tuple[str, str]:
+    """The confidence and weight columns of the best machine tag of `kind`."""
+    return f"{kind}_conf", f"{kind}_weight"
+
+
+POSTING_COLUMNS = (
+    "token",
+    "asset",
+    "meta",
+    "curated",
+    *(column for kind in TagKind for column in kind_columns(kind.value)),
+)
+
 
 Migration = Callable[[sqlite3.Connection], None]
 

@@ -7,21 +7,115 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from datetime import datetime
+from operator import itemgetter
 from pathlib import Path
+from typing import NamedTuple
 
-from catalog.asset import Asset, utc_now
-from catalog.effective import indexed_tags, meta_tokens
+from catalog.asset import Asset, TagKind, utc_now
+from catalog.effective import TagSource, indexed_tags, meta_tokens
 from catalog.settings import Settings
-from catalog.sqlite_schema import migrate
+from catalog.sqlite_schema import POSTING_COLUMNS, curated_bit, migrate
 from catalog.store import RankedHit, RankedPage, StoreError, StoreStats
 from query.plan import QueryPlan
 from query.sql import compile_plan
 
 WRITE_BATCH = 500
+_KINDS = [kind.value for kind in TagKind]
+# where a kind's confidence sits in a tag slot [curated, conf, weight, conf, weight, ...]
+_KIND_SLOT = {kind: 1 + 2 * i for i, kind in enumerate(_KINDS)}
+_INSERT_TAGGED = (
+    f"INSERT INTO postings ({', '.join(POSTING_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(POSTING_COLUMNS))})"
+)
+# Most postings come from metadata alone: binding 3 values, not 10, makes them much cheaper.
+FTS_COLUMNS = ("title", "keywords", "file_name", "description")
+_INSERT_META_ONLY = "INSERT INTO postings (token, asset, meta, curated) VALUES (?, ?, ?, 0)"
 
 
 def _iso(value: datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _empty_slot() -> list:
+    return [0, *([None] * 2 * len(_KINDS))]
+
+
+class _Indexed(NamedTuple):
+    """An asset's posting rows, (token, asset, meta) and full rows (POSTING_COLUMNS), and the
+    names of its indexed machine tags (for stats)."""
+
+    meta_only: list[tuple]
+    tagged: list[tuple]
+    machine_tags: list[str]
+    text: tuple  # (rowid, title, keywords, file_name, description) for the FTS5 table
+
+
+def _drop_postings(conn: sqlite3.Connection, rowids: list[int]) -> None:
+    # docs.tokens lists an asset's postings: deleting by primary key needs no index on asset
+    if not rowids:
+        return
+    marks = ",".join("?" * len(rowids))
+    found = conn.execute(f"SELECT rowid, tokens FROM docs WHERE rowid IN ({marks})", rowids)
+    keys = [(token, rowid) for rowid, tokens in found for token in tokens.split()]
+    conn.executemany("DELETE FROM postings WHERE token = ? AND asset = ?", keys)
+    conn.executemany("DELETE FROM asset_text WHERE rowid = ?", [(r,) for r in rowids])
+
+
+class _PendingWrites:
+    """One batch's rows, written with one executemany per statement."""
+
+    def __init__(self) -> None:
+        self.ids: set[str] = set()
+        self.inserts: list[tuple] = []
+        self.updates: list[tuple] = []
+        self.docs: list[tuple[int, str, str, str]] = []
+        self.meta_only: list[tuple] = []
+        self.tagged: list[tuple] = []
+        self.texts: list[tuple] = []
+
+    def add(self, asset: Asset, rowid: int, exists: bool, indexed: _Indexed) -> None:
+        self.ids.add(asset.id)
+        values = (
+            asset.id,
+            asset.folder,
+            asset.media_type.value,
+            asset.status.value,
+            _iso(asset.created_at),
+            _iso(asset.updated_at),
+            rowid,
+        )
+        (self.updates if exists else self.inserts).append(values)
+        # model_dump_json is the to_json_dict() form, serialised without a detour through dicts
+        tokens = " ".join(p[0] for rows in (indexed.meta_only, indexed.tagged) for p in rows)
+        tags = json.dumps(indexed.machine_tags, ensure_ascii=False)
+        self.docs.append((rowid, asset.model_dump_json(), tokens, tags))
+        self.meta_only.extend(indexed.meta_only)
+        self.tagged.extend(indexed.tagged)
+        self.texts.append(indexed.text)
+
+    def flush(self, conn: sqlite3.Connection) -> None:
+        _drop_postings(conn, [u[-1] for u in self.updates])
+        conn.executemany(
+            "UPDATE assets SET id=?, folder=?, media_type=?, status=?, created_at=?, "
+            "updated_at=?, version = version + 1 WHERE rowid = ?",
+            self.updates,
+        )
+        conn.executemany(
+            "INSERT INTO assets (id, folder, media_type, status, created_at, updated_at, rowid) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            self.inserts,
+        )
+        conn.executemany(
+            "INSERT OR REPLACE INTO docs (rowid, doc, tokens, tags) VALUES (?, ?, ?, ?)", self.docs
+        )
+        # in index order, a batch's rows for one token land on the same few pages
+        conn.executemany(_INSERT_META_ONLY, sorted(self.meta_only, key=itemgetter(0, 1)))
+        conn.executemany(_INSERT_TAGGED, sorted(self.tagged, key=itemgetter(0, 1)))
+        conn.executemany(
+            "INSERT INTO asset_text (rowid, title, keywords, file_name, description) "
+            "VALUES (?, ?, ?, ?, ?)",
+            self.texts,
+        )
 
 
 class SqliteStore:
@@ -93,46 +187,39 @@ class SqliteStore:
     def _write_batch(self, conn: sqlite3.Connection, batch: list[Asset]) -> int:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for asset in batch:
-                self._write_one(conn, asset)
+            self._stage(conn, batch).flush(conn)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         return len(batch)
 
-    def _write_one(self, conn: sqlite3.Connection, asset: Asset) -> None:
-        row = conn.execute(
-            "SELECT rowid, created_at FROM assets WHERE id = ?", (asset.id,)
-        ).fetchone()
-        asset = self._keep_times(asset, row[1] if row else None)
-        values = (
-            asset.id,
-            asset.folder,
-            asset.media_type.value,
-            asset.status.value,
-            _iso(asset.created_at),
-            _iso(asset.updated_at),
-        )
-        if row:
-            rowid = row[0]
-            self._drop_postings(conn, rowid)
-            conn.execute(
-                "UPDATE assets SET id=?, folder=?, media_type=?, status=?, created_at=?, "
-                "updated_at=?, version = version + 1 WHERE rowid = ?",
-                (*values, rowid),
-            )
-        else:
-            rowid = conn.execute(
-                "INSERT INTO assets (id, folder, media_type, status, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                values,
-            ).lastrowid
-        conn.execute(
-            "INSERT OR REPLACE INTO docs (rowid, doc) VALUES (?, ?)",
-            (rowid, json.dumps(asset.to_json_dict(), ensure_ascii=False)),
-        )
-        self._add_postings(conn, rowid, asset)
+    def _stage(self, conn: sqlite3.Connection, batch: list[Asset]) -> _PendingWrites:
+        """The batch's rows; flushes early when an id comes twice (the second sees the first)."""
+        known = self._known(conn, [a.id for a in batch])
+        next_rowid = conn.execute("SELECT COALESCE(MAX(rowid), 0) + 1 FROM assets").fetchone()[0]
+        pending = _PendingWrites()
+        for asset in batch:
+            if asset.id in pending.ids:
+                pending.flush(conn)
+                pending = _PendingWrites()
+            found = known.get(asset.id)
+            asset = self._keep_times(asset, found[1] if found else None)
+            if found:
+                rowid = found[0]
+            else:
+                rowid, next_rowid = next_rowid, next_rowid + 1
+                known[asset.id] = (rowid, _iso(asset.created_at))
+            pending.add(asset, rowid, found is not None, self._index(asset, rowid))
+        return pending
+
+    def _known(self, conn: sqlite3.Connection, ids: list[str]) -> dict[str, tuple[int, str]]:
+        """rowid and created_at of the ids already stored."""
+        marks = ",".join("?" * len(ids))
+        rows = conn.execute(
+            f"SELECT id, rowid, created_at FROM assets WHERE id IN ({marks})", ids
+        ).fetchall()
+        return {i: (rowid, created) for i, rowid, created in rows}
 
     def _keep_times(self, asset: Asset, created_at: str | None) -> Asset:
         """An upsert without explicit times keeps the creation time and stamps the update."""
@@ -143,43 +230,32 @@ class SqliteStore:
             update["updated_at"] = utc_now()
         return asset.model_copy(update=update) if update else asset
 
-    def _drop_postings(self, conn: sqlite3.Connection, rowid: int) -> None:
-        conn.execute("DELETE FROM asset_text WHERE rowid = ?", (rowid,))
-        conn.execute("DELETE FROM meta_terms WHERE asset = ?", (rowid,))
-        conn.execute("DELETE FROM tag_terms WHERE asset = ?", (rowid,))
-
-    def _add_postings(self, conn: sqlite3.Connection, rowid: int, asset: Asset) -> None:
-        fields = meta_tokens(asset)
-        conn.execute(
-            "INSERT INTO asset_text (rowid, title, keywords, file_name, description) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (
-                rowid,
-                *(" ".join(fields[f]) for f in ("title", "keywords", "file_name", "description")),
-            ),
-        )
+    def _index(self, asset: Asset, rowid: int) -> _Indexed:
+        meta: dict[str, int] = {}
         weights = self._field_weights()
-        best: dict[str, int] = {}
+        fields = meta_tokens(asset)
+        text = (rowid, *(" ".join(fields[f]) for f in FTS_COLUMNS))
         for field, tokens in fields.items():
             for token in tokens:
-                best[token] = max(best.get(token, 0), weights[field])
-        conn.executemany(
-            "INSERT INTO meta_terms (token, asset, weight) VALUES (?, ?, ?)",
-            [(t, rowid, w) for t, w in best.items()],
-        )
-        rows = {}
+                meta[token] = max(meta.get(token, 0), weights[field])
+        tags: dict[str, list] = {}
+        machine_tags = []
         for tag in indexed_tags(asset, self.settings.weight_quantum):
+            if tag.source is TagSource.machine:
+                machine_tags.append(tag.tag)
+            at = _KIND_SLOT[tag.kind]
             for token in tag.tokens:
-                rows[(token, tag.tag, tag.source.value)] = (
-                    token,
-                    rowid,
-                    tag.tag,
-                    tag.source.value,
-                    tag.kind,
-                    tag.confidence,
-                    tag.weight,
-                )
-        conn.executemany("INSERT INTO tag_terms VALUES (?, ?, ?, ?, ?, ?, ?)", rows.values())
+                slot = tags.get(token) or tags.setdefault(token, _empty_slot())
+                if tag.source is not TagSource.machine:
+                    slot[0] |= curated_bit(tag.source.value, tag.kind)
+                elif slot[at] is None or tag.confidence > slot[at]:
+                    slot[at], slot[at + 1] = tag.confidence, tag.weight
+        return _Indexed(
+            [(t, rowid, w) for t, w in meta.items() if t not in tags],
+            [(t, rowid, meta.get(t, 0), *slot) for t, slot in tags.items()],
+            machine_tags,
+            text,
+        )
 
     def _field_weights(self) -> dict[str, int]:
         s = self.settings
@@ -196,7 +272,7 @@ class SqliteStore:
         try:
             row = conn.execute("SELECT rowid FROM assets WHERE id = ?", (asset_id,)).fetchone()
             if row:
-                self._drop_postings(conn, row[0])
+                _drop_postings(conn, [row[0]])
                 conn.execute("DELETE FROM docs WHERE rowid = ?", (row[0],))
                 conn.execute("DELETE FROM assets WHERE rowid = ?", (row[0],))
             conn.execute("COMMIT")
@@ -217,29 +293,33 @@ class SqliteStore:
         )
         return Asset.model_validate_json(row[0]) if row else None
 
-    def _docs(self, rowids: list[int]) -> dict[int, Asset]:
+    def _docs(self, conn: sqlite3.Connection, rowids: list[int]) -> dict[int, Asset]:
         if not rowids:
             return {}
         marks = ",".join("?" * len(rowids))
-        rows = (
-            self._conn()
-            .execute(f"SELECT rowid, doc FROM docs WHERE rowid IN ({marks})", rowids)
-            .fetchall()
-        )
+        rows = conn.execute(f"SELECT rowid, doc FROM docs WHERE rowid IN ({marks})", rowids)
         return {r: Asset.model_validate_json(doc) for r, doc in rows}
 
     def search(self, plan: QueryPlan) -> RankedPage:
+        conn = self._conn()
+        # one read transaction: the page, its total and its documents come from one snapshot
+        conn.execute("BEGIN")
+        try:
+            return self._search(conn, plan)
+        finally:
+            conn.execute("COMMIT")
+
+    def _search(self, conn: sqlite3.Connection, plan: QueryPlan) -> RankedPage:
         query = compile_plan(plan)
         if query is None:
             return RankedPage(total=0)
-        rows = self._conn().execute(query.sql, query.params).fetchall()
-        total = rows[0][2] if rows else self._count_only(query.sql, query.params)
-        docs = self._docs([r[0] for r in rows])
+        rows = conn.execute(query.sql, query.params).fetchall()
+        if rows and query.total_in_rows:
+            total = rows[0][2]
+        else:
+            total = conn.execute(query.count_sql, query.params).fetchone()[0]
+        docs = self._docs(conn, [r[0] for r in rows])
         return RankedPage(total, [RankedHit(docs[r[0]], r[1]) for r in rows])
-
-    def _count_only(self, sql: str, params: dict) -> int:
-        head, _, _ = sql.rpartition("LIMIT")
-        return self._conn().execute(f"SELECT COUNT(*) FROM ({head})", params).fetchone()[0]
 
     def iter_assets(self, folder: str = "") -> Iterator[Asset]:
         where, params = "1", {}
@@ -265,7 +345,7 @@ class SqliteStore:
         by_type = dict(conn.execute("SELECT media_type, COUNT(*) FROM assets GROUP BY 1"))
         by_status = dict(conn.execute("SELECT status, COUNT(*) FROM assets GROUP BY 1"))
         tags = conn.execute(
-            "SELECT COUNT(*) FROM (SELECT DISTINCT tag FROM tag_terms WHERE source='machine')"
+            "SELECT COUNT(DISTINCT t.value) FROM docs d, json_each(d.tags) t"
         ).fetchone()[0]
         folders = conn.execute("SELECT COUNT(DISTINCT folder) FROM assets").fetchone()[0]
         return StoreStats(

@@ -1,6 +1,11 @@
 from __future__ import annotations
 
+import os
+
 import pytest
+
+# Tests never wait on a model hub: a missing download fails at once.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from catalog.stores import open_store
 from tests.backends import (

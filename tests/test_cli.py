@@ -6,6 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from indexer.cli import cli
+from tests.tiny_model import write_tiny_model
 
 
 @pytest.fixture
@@ -120,12 +121,22 @@ def test_search_human_output_and_filters(runner, catalog_file):
     assert runner.invoke(cli, ["search", "x", "--limit", "0"]).exit_code == 2
 
 
-def test_stats_and_doctor(runner, catalog_file):
+def test_stats_and_doctor(runner, catalog_file, tmp_path):
     runner.invoke(cli, ["import", str(catalog_file)])
     stats = json.loads(runner.invoke(cli, ["stats", "--json"]).output)
     assert stats["assets"] == 2 and stats["by_media_type"] == {"image": 1, "video": 1}
-    doctor = runner.invoke(cli, ["doctor"])
-    assert doctor.exit_code == 0 and "FAIL" not in doctor.output
+    config, checkpoint = write_tiny_model(tmp_path / "model")
+    doctor = runner.invoke(cli, ["doctor"], env={"SMARTTAGS_MODEL": str(config),
+                                                 "SMARTTAGS_PRETRAINED": str(checkpoint)})
+    assert doctor.exit_code == 0, doctor.output
+    assert "FAIL" not in doctor.output
+    assert "ok   ffmpeg" in doctor.output and "ok   model" in doctor.output
+
+
+def test_doctor_says_plainly_when_model_weights_cannot_be_fetched(runner):
+    doctor = runner.invoke(cli, ["doctor"], env={"SMARTTAGS_PRETRAINED": "no_such_tag"})
+    assert doctor.exit_code != 0
+    assert "FAIL model" in doctor.output and "SMARTTAGS_PRETRAINED" in doctor.output
 
 
 def test_doctor_says_how_to_fix_an_unwritable_data_dir(runner, tmp_path):
