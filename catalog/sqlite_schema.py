@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from catalog.asset import TagKind
+from catalog.store import StoreError
 
 SCHEMA_V1 = """
 CREATE TABLE assets (
@@ -113,7 +114,7 @@ def migrate(conn: sqlite3.Connection, db_path: Path) -> Path | None:
     """Bring the schema to SCHEMA_VERSION; returns the backup written, if any."""
     version = current_version(conn)
     if version > SCHEMA_VERSION:
-        raise RuntimeError(
+        raise StoreError(
             f"{db_path} has schema version {version}, newer than this smarttags "
             f"({SCHEMA_VERSION}); upgrade smarttags"
         )

@@ -134,7 +134,14 @@ class SqliteStore:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        self.backup_written = migrate(self._conn(), self.path)
+        try:
+            self.backup_written = migrate(self._conn(), self.path)
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise StoreError(
+                f"{self.path} is not a smarttags database or is damaged ({exc}); restore it from "
+                "a .bak copy beside it, or move it away to start an empty catalog"
+            ) from None
 
     # connections: one per thread, so API worker threads read concurrently under WAL
     def _conn(self) -> sqlite3.Connection:

@@ -1,0 +1,78 @@
+"""Schema migrations of the embedded store: a backup first, then all or nothing."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from catalog import sqlite_schema
+from catalog.sqlite_store import SqliteStore
+from catalog.store import StoreError
+from tests.backends import make_settings
+from tests.fixtures import asset
+
+
+def _v2_adds_a_column(conn: sqlite3.Connection) -> None:
+    conn.execute("ALTER TABLE assets ADD COLUMN rating INTEGER")
+
+
+def _v2_fails_half_way(conn: sqlite3.Connection) -> None:
+    conn.execute("ALTER TABLE assets ADD COLUMN rating INTEGER")
+    raise RuntimeError("disk on fire")
+
+
+@pytest.fixture
+def v1_store(tmp_path):
+    settings = make_settings(tmp_path)
+    store = SqliteStore(settings)
+    store.upsert_many([asset("a", title="dog")])
+    store.close()
+    return settings
+
+
+def test_a_new_database_gets_the_current_schema_without_backup(tmp_path):
+    store = SqliteStore(make_settings(tmp_path))
+    assert store.backup_written is None
+    assert sqlite_schema.current_version(store._conn()) == sqlite_schema.SCHEMA_VERSION
+    store.close()
+
+
+def test_a_migration_writes_a_backup_then_applies(v1_store, monkeypatch):
+    monkeypatch.setattr(sqlite_schema, "MIGRATIONS", [*sqlite_schema.MIGRATIONS, _v2_adds_a_column])
+    monkeypatch.setattr(sqlite_schema, "SCHEMA_VERSION", 2)
+    store = SqliteStore(v1_store)
+    assert store.backup_written is not None and store.backup_written.exists()
+    with sqlite3.connect(store.backup_written) as backup:
+        assert backup.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert backup.execute("SELECT COUNT(*) FROM assets").fetchone()[0] == 1
+    assert store.get("a") is not None
+    store.close()
+
+
+def test_a_failed_migration_changes_nothing(v1_store, monkeypatch):
+    monkeypatch.setattr(
+        sqlite_schema, "MIGRATIONS", [*sqlite_schema.MIGRATIONS, _v2_fails_half_way]
+    )
+    monkeypatch.setattr(sqlite_schema, "SCHEMA_VERSION", 2)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        SqliteStore(v1_store)
+    with sqlite3.connect(v1_store.sqlite_path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        columns = [r[1] for r in conn.execute("PRAGMA table_info(assets)")]
+        assert "rating" not in columns
+
+
+def test_a_newer_database_is_refused_clearly(v1_store):
+    with sqlite3.connect(v1_store.sqlite_path) as conn:
+        conn.execute("PRAGMA user_version = 99")
+    with pytest.raises(RuntimeError, match="newer than this smarttags"):
+        SqliteStore(v1_store)
+
+
+def test_a_damaged_database_file_is_a_clear_error(tmp_path):
+    settings = make_settings(tmp_path)
+    settings.data_dir.mkdir(parents=True)
+    settings.sqlite_path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match="not a smarttags database or is damaged"):
+        SqliteStore(settings)
