@@ -32,6 +32,13 @@ FTS_COLUMNS = ("title", "keywords", "file_name", "description")
 _INSERT_META_ONLY = "INSERT INTO postings (token, asset, meta, curated) VALUES (?, ?, ?, 0)"
 
 
+def _damaged(path: Path, exc: Exception) -> str:
+    return (
+        f"{path} is not a smarttags database or is damaged ({exc}); restore it from a .bak "
+        "copy beside it, or move it away to start an empty catalog"
+    )
+
+
 def _iso(value: datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -138,10 +145,7 @@ class SqliteStore:
             self.backup_written = migrate(self._conn(), self.path)
         except sqlite3.DatabaseError as exc:
             self.close()
-            raise StoreError(
-                f"{self.path} is not a smarttags database or is damaged ({exc}); restore it from "
-                "a .bak copy beside it, or move it away to start an empty catalog"
-            ) from None
+            raise StoreError(_damaged(self.path, exc)) from None
 
     # connections: one per thread, so API worker threads read concurrently under WAL
     def _conn(self) -> sqlite3.Connection:
@@ -163,7 +167,7 @@ class SqliteStore:
             )
             conn.execute("PRAGMA journal_mode = WAL")
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot open the database {self.path}: {exc}") from None
+            raise StoreError(_damaged(self.path, exc)) from None
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute(f"PRAGMA cache_size = -{self.settings.sqlite_cache_mb * 1024}")
         conn.execute(f"PRAGMA mmap_size = {self.settings.sqlite_cache_mb * 1024 * 1024}")
