@@ -7,6 +7,7 @@ the fallback. That wheel has no ffprobe: ffprobe is optional everywhere.
 from __future__ import annotations
 
 import shutil
+import subprocess
 from functools import lru_cache
 from pathlib import Path
 
@@ -50,3 +51,11 @@ def input_url(path: Path) -> str:
     as a protocol.
     """
     return "file:" + str(Path(path).absolute())
+
+
+def run_bounded(args: list[str], timeout_s: float) -> subprocess.CompletedProcess[bytes]:
+    """Run a tool to completion with no stdin, capturing its output; TimeoutExpired past the
+    limit (the child is killed), so a hostile file cannot hang a run."""
+    return subprocess.run(
+        args, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout_s, check=False
+    )

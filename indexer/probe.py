@@ -20,7 +20,7 @@ from PIL import Image, IptcImagePlugin, UnidentifiedImageError
 
 from catalog.asset import AssetStatus, MediaType
 from catalog.settings import Settings
-from indexer.ffmpeg_tools import find_ffmpeg, find_ffprobe, input_url
+from indexer.ffmpeg_tools import find_ffmpeg, find_ffprobe, input_url, run_bounded
 
 _HEAD_BYTES = 64
 _DETAIL_CHARS = 400
@@ -354,13 +354,7 @@ def _decode_first_frame(path: Path, settings: Settings) -> _DecodeCheck:
 
 def _run(args: list[str], settings: Settings) -> subprocess.CompletedProcess[bytes]:
     try:
-        return subprocess.run(
-            args,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=settings.ffmpeg_timeout_s,
-            check=False,
-        )
+        return run_bounded(args, settings.ffmpeg_timeout_s)
     except subprocess.TimeoutExpired:
         detail = f"{Path(args[0]).name} ran past {settings.ffmpeg_timeout_s:g} s"
         raise MediaRejected.because(RejectReason.timeout, detail) from None

@@ -10,7 +10,7 @@ from pathlib import Path
 from PIL import Image, ImageOps
 
 from catalog.settings import Settings
-from indexer.ffmpeg_tools import find_ffmpeg, input_url
+from indexer.ffmpeg_tools import find_ffmpeg, input_url, run_bounded
 from indexer.probe import MediaRejected, ProbeResult, RejectReason
 
 THUMBNAIL_DIR = "thumbnails"
@@ -76,13 +76,7 @@ def _grab(path: Path, at: float, width: int, height: int, settings: Settings) ->
     args += ["-vf", f"scale={width}:{height}:flags={settings.frame_scaler}"]
     args += ["-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:"]
     try:
-        done = subprocess.run(
-            args,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=settings.ffmpeg_timeout_s,
-            check=False,
-        )
+        done = run_bounded(args, settings.ffmpeg_timeout_s)
     except subprocess.TimeoutExpired:
         detail = f"the poster frame took over {settings.ffmpeg_timeout_s:g} s"
         raise MediaRejected.because(RejectReason.timeout, detail) from None
