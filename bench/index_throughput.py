@@ -49,16 +49,7 @@ def measure_encoder(name: str, settings: Settings) -> dict[str, Any]:
     for _ in range(WARMUP_BATCHES):
         model.encode_images(batch)
     rates = _timed_rates(lambda: model.encode_images(batch), len(batch))
-    return {
-        "measure": "image encoder",
-        "model": name,
-        "precision": settings.encode_precision,
-        "batch": settings.encode_batch_size,
-        "threads": _threads(),
-        **rates,
-        "unit": "images/s",
-        "peak_rss_mb": peak_rss_mb(),
-    }
+    return _row("image encoder", name, settings, settings.encode_batch_size, rates, "images/s")
 
 
 def measure_text_encoder(name: str, settings: Settings) -> dict[str, Any]:
@@ -67,14 +58,20 @@ def measure_text_encoder(name: str, settings: Settings) -> dict[str, Any]:
     texts = [f"a photo of a label number {i}." for i in range(TEXT_PROMPTS)]
     model.encode_texts(texts[: settings.text_batch_size])
     rates = _timed_rates(lambda: model.encode_texts(texts), len(texts))
+    return _row("text encoder", name, settings, settings.text_batch_size, rates, "prompts/s")
+
+
+def _row(
+    measure: str, name: str, settings: Settings, batch: int, rates: dict[str, float], unit: str
+) -> dict[str, Any]:
     return {
-        "measure": "text encoder",
+        "measure": measure,
         "model": name,
         "precision": settings.encode_precision,
-        "batch": settings.text_batch_size,
+        "batch": batch,
         "threads": _threads(),
         **rates,
-        "unit": "prompts/s",
+        "unit": unit,
         "peak_rss_mb": peak_rss_mb(),
     }
 

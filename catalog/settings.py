@@ -161,6 +161,15 @@ class Settings(BaseSettings):
     def sqlite_path(self) -> Path:
         return self.data_dir / self.sqlite_file
 
+    @property
+    def field_weights(self) -> dict[str, int]:
+        return {
+            "title": self.title_weight,
+            "keywords": self.keywords_weight,
+            "file_name": self.file_name_weight,
+            "description": self.description_weight,
+        }
+
     def threshold(self, kind: str) -> float:
         return {
             "object": self.min_object_confidence,

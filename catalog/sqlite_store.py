@@ -243,7 +243,7 @@ class SqliteStore:
 
     def _index(self, asset: Asset, rowid: int) -> _Indexed:
         meta: dict[str, int] = {}
-        weights = self._field_weights()
+        weights = self.settings.field_weights
         fields = meta_tokens(asset)
         text = (rowid, *(" ".join(fields[f]) for f in FTS_COLUMNS))
         for field, tokens in fields.items():
@@ -267,15 +267,6 @@ class SqliteStore:
             machine_tags,
             text,
         )
-
-    def _field_weights(self) -> dict[str, int]:
-        s = self.settings
-        return {
-            "title": s.title_weight,
-            "keywords": s.keywords_weight,
-            "file_name": s.file_name_weight,
-            "description": s.description_weight,
-        }
 
     def delete(self, asset_id: str) -> bool:
         conn = self._conn()

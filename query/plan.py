@@ -99,12 +99,7 @@ def build_plan(request: SearchRequest, settings: Settings) -> QueryPlan:
         # boosts in steps of the weight quantum keep float32 sums (OpenSearch) exact
         manual_weight=quantize(settings.manual_tag_weight, settings.weight_quantum),
         promote_boost=quantize(settings.promote_boost, settings.weight_quantum),
-        field_weights={
-            "title": settings.title_weight,
-            "keywords": settings.keywords_weight,
-            "file_name": settings.file_name_weight,
-            "description": settings.description_weight,
-        },
+        field_weights=settings.field_weights,
         notices=tuple(notices),
         matches_nothing=bool(request.text.strip()) and not terms,
     )
