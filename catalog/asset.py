@@ -135,6 +135,11 @@ class Asset(BaseModel):
     fingerprint: str | None = None  # file, model and tagging settings: equal means unchanged
     model_id: str | None = None
     tagged_at: datetime | None = None
+    library_root: str | None = None  # absolute folder `path` is relative to, when indexed
+    # custom (trained) tags: which training run tagged this asset, when, and which content
+    custom_run: str | None = None
+    custom_tagged_at: datetime | None = None
+    custom_content_hash: str | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -158,7 +163,7 @@ class Asset(BaseModel):
     def _clean_keywords(cls, value: list[str]) -> list[str]:
         return list(dict.fromkeys(k.strip() for k in value if k.strip()))
 
-    @field_validator("created_at", "updated_at", "tagged_at")
+    @field_validator("created_at", "updated_at", "tagged_at", "custom_tagged_at")
     @classmethod
     def _as_utc(cls, value: datetime | None) -> datetime | None:
         if value is None:

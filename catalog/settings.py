@@ -119,7 +119,27 @@ class Settings(BaseSettings):
     # indexer: pipeline
     prefetch_chunks: int = Field(4, ge=1)  # decoded frame batches waiting for the encoder
 
+    # curation and folders
+    smart_tags_enabled_by_default: bool = True  # where no folder up the tree says otherwise
+    write_retries: int = Field(20, ge=0)  # optimistic-concurrency retries of one asset update
+    audit_page_size: int = Field(100, ge=1)
+
+    # custom (trained) tags
+    custom_min_examples: int = Field(30, ge=1)  # positives a tag needs to be `trained`
+    custom_min_f1: float = Field(0.8, ge=0.0, le=1.0)  # cross-validated F1 a tag needs
+    custom_min_positives_to_fit: int = Field(3, ge=2)  # fewer: the tag is `not trained`
+    custom_small_image_px: int = Field(500, ge=1)  # longer side under this counts as small
+    custom_cv_folds: int = Field(5, ge=2)
+    custom_store_min_confidence: float = Field(0.3, ge=0.0, le=1.0)  # weaker are not stored
+    custom_regularization: float = Field(1.0, gt=0)  # inverse L2 strength of the classifier
+    retag_after_on_demand_h: float = Field(24.0, ge=0)  # unaltered assets: re-tag when older
+    retag_after_scheduled_days: float = Field(182.0, ge=0)
+    schedule_enabled: bool = True  # `serve` runs training and tagging on the cron schedules
+    training_cron: str = "30 0 * * 6"  # weekly, Saturday 00:30 (server local time)
+    tagging_cron: str = "0 0 * * *"  # daily at midnight
+
     # API
+    api_keys: dict[str, str] = Field(default_factory=dict)  # name -> key; empty: no auth
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     job_shutdown_timeout_s: float = 600.0  # how long shutdown waits for a running job

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from catalog.asset import Asset
+from catalog.audit import AuditEntry
+from catalog.folders import FolderSetting
 from query.plan import QueryPlan
 
 
@@ -41,6 +43,28 @@ class StoreStats:
     folders: int
 
 
+@dataclass(frozen=True)
+class Versioned:
+    """An asset with the version it was read at, for a compare-and-set `replace`."""
+
+    asset: Asset
+    version: str  # opaque: the SQLite row version, or OpenSearch "seq_no:primary_term"
+
+
+@dataclass(frozen=True)
+class RebuildReport:
+    """What `rebuild_index` did: documents copied into `new`, from the `old` index(es)."""
+
+    new: str
+    old: list[str]
+    documents: int
+    caught_up: int = 0  # documents written during the rebuild, copied again after the swap
+    backup: str | None = None  # SQLite: the backup file written first
+
+
+RebuildProgress = Callable[[int, int], None]
+
+
 class AssetStore(Protocol):
     name: str
 
@@ -61,3 +85,32 @@ class AssetStore(Protocol):
     def check(self) -> str: ...
 
     def close(self) -> None: ...
+
+    # optimistic concurrency: read a version, write only if it is still current
+    def read(self, asset_id: str) -> Versioned | None: ...
+
+    def replace(self, asset: Asset, expected: str | None) -> bool:
+        """Write `asset` if the stored version is `expected` (None: only if absent).
+
+        False when another writer came first (the caller reads again and retries). Times are
+        kept as `upsert_many` keeps them; the write is visible to search at once."""
+        ...
+
+    # folder settings (see catalog/folders.py)
+    def folder_settings(self) -> list[FolderSetting]: ...
+
+    def save_folder_setting(self, setting: FolderSetting) -> None:
+        """Store one folder's setting; one that is all `inherit` is deleted."""
+        ...
+
+    # the moderation audit log, newest first
+    def add_audit(self, entry: AuditEntry) -> None: ...
+
+    def audit_log(self, asset_id: str | None = None, limit: int = 100) -> list[AuditEntry]: ...
+
+    # index rebuild from the stored documents, readers never interrupted
+    def rebuild_index(self, progress: RebuildProgress | None = None) -> RebuildReport: ...
+
+    def drop_old_indices(self) -> list[str]:
+        """Delete indices left behind by earlier rebuilds; returns their names."""
+        ...

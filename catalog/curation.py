@@ -1,0 +1,194 @@
+"""Tag moderation as an overlay over machine tags, written with optimistic concurrency.
+
+A tag name's curation state is exclusive: removed, manual, promoted, or none (the machine
+tag shows as computed). Machine tags are rewritten by every (re)processing run; the overlay
+lives in its own fields, and `save_processed` carries it over from the stored document at
+the moment of writing, so a moderation that lands during a run is never lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from catalog.asset import Asset, TagKind, normalize_tag, utc_now
+from catalog.audit import AuditEntry, ModerationAction, TagState
+from catalog.store import AssetStore, StoreError
+
+OVERLAY_FIELDS = ("manual_tags", "promoted_tags", "removed_tags")
+USER_METADATA = ("title", "description", "keywords")
+_LISTS = {
+    TagState.removed: "removed_tags",
+    TagState.manual: "manual_tags",
+    TagState.promoted: "promoted_tags",
+}
+
+
+class AssetNotFound(LookupError):
+    def __init__(self, asset_id: str) -> None:
+        super().__init__(f"no asset with id {asset_id!r}")
+
+
+class ModerationRefused(ValueError):
+    """The operation makes no sense for this asset and tag (the message says why)."""
+
+
+class WriteConflict(StoreError):
+    """An asset kept changing under every retry."""
+
+
+def tag_state(asset: Asset, tag: str) -> TagState:
+    for state, field in _LISTS.items():
+        if tag in getattr(asset, field):
+            return state
+    return TagState.none
+
+
+def with_state(asset: Asset, tag: str, state: TagState) -> Asset:
+    update = {f: [t for t in getattr(asset, f) if t != tag] for f in _LISTS.values()}
+    if state is not TagState.none:
+        update[_LISTS[state]].append(tag)
+    update["updated_at"] = utc_now()
+    return asset.model_copy(update=update)
+
+
+def update_asset(
+    store: AssetStore,
+    asset_id: str,
+    change: Callable[[Asset | None], Asset | None],
+    retries: int,
+) -> Asset | None:
+    """Read, change, write if nobody wrote meanwhile; else read again. `change` gets None for
+    an absent asset and returns None to write nothing."""
+    for _ in range(retries + 1):
+        current = store.read(asset_id)
+        new = change(current.asset if current else None)
+        if new is None:
+            return current.asset if current else None
+        if store.replace(new, current.version if current else None):
+            return new
+    raise WriteConflict(
+        f"asset {asset_id} changed under {retries + 1} attempts to update it; try again"
+    )
+
+
+def merge_overlay(processed: Asset, current: Asset | None) -> Asset:
+    """A freshly processed document, with the stored curation and edited metadata kept."""
+    if current is None:
+        return processed
+    update: dict = {f: getattr(current, f) for f in OVERLAY_FIELDS}
+    update.update({f: getattr(current, f) for f in USER_METADATA if getattr(current, f)})
+    if not any(t.kind is TagKind.custom for t in processed.smart_tags):
+        custom = [t for t in current.smart_tags if t.kind is TagKind.custom]
+        if custom:
+            update["smart_tags"] = [*processed.smart_tags, *custom]
+            update.update(
+                custom_run=current.custom_run,
+                custom_tagged_at=current.custom_tagged_at,
+                custom_content_hash=current.custom_content_hash,
+            )
+    merged = processed.model_copy(update=update)
+    return Asset.model_validate(merged.model_dump())  # re-sorts and dedupes smart tags
+
+
+def save_processed(store: AssetStore, processed: Asset, retries: int) -> Asset:
+    """Write an indexer result over whatever is stored now, keeping its overlay."""
+    saved = update_asset(
+        store, processed.id, lambda current: merge_overlay(processed, current), retries
+    )
+    assert saved is not None
+    return saved
+
+
+@dataclass(frozen=True)
+class Moderation:
+    asset: Asset
+    entry: AuditEntry | None  # None: the tag was already in that state; nothing written
+
+
+def _target_state(asset: Asset, action: ModerationAction, tag: str) -> TagState:
+    if action is ModerationAction.remove:
+        return TagState.removed
+    if action is ModerationAction.add:
+        # adding a promoted tag keeps it promoted: promotion is the stronger statement
+        return TagState.promoted if tag_state(asset, tag) is TagState.promoted else TagState.manual
+    if action is ModerationAction.restore:
+        return TagState.none
+    if action is ModerationAction.promote:
+        known = {t.tag for t in asset.smart_tags} | set(asset.manual_tags)
+        if tag not in known | set(asset.promoted_tags):
+            raise ModerationRefused(
+                f"asset {asset.id} has no tag {tag!r} to promote; add it first (tag add)"
+            )
+        return TagState.promoted
+    raise ModerationRefused(f"{action} is not a direct tag operation")
+
+
+def moderate(
+    store: AssetStore,
+    asset_id: str,
+    action: ModerationAction,
+    tag: str,
+    actor: str,
+    retries: int,
+) -> Moderation:
+    """Remove, promote, add or restore one tag; recorded in the audit log when it changed."""
+    tag = normalize_tag(tag)
+    seen: dict[str, TagState] = {}
+
+    def change(asset: Asset | None) -> Asset | None:
+        if asset is None:
+            raise AssetNotFound(asset_id)
+        before, after = tag_state(asset, tag), _target_state(asset, action, tag)
+        seen.update(before=before, after=after)
+        return None if before is after else with_state(asset, tag, after)
+
+    saved = update_asset(store, asset_id, change, retries)
+    assert saved is not None
+    if seen["before"] is seen["after"]:
+        return Moderation(saved, None)
+    entry = AuditEntry(
+        asset_id=asset_id,
+        action=action,
+        tag=tag,
+        before=seen["before"],
+        after=seen["after"],
+        actor=actor,
+    )
+    store.add_audit(entry)
+    return Moderation(saved, entry)
+
+
+def undo_last(store: AssetStore, asset_id: str, actor: str, retries: int) -> Moderation:
+    """Revert the asset's latest moderation that is not undone yet."""
+    log = store.audit_log(asset_id, limit=10_000)
+    undone = {e.undoes for e in log if e.undoes}
+    target = next(
+        (e for e in log if e.action is not ModerationAction.undo and e.id not in undone), None
+    )
+    if target is None:
+        raise ModerationRefused(f"asset {asset_id} has no moderation left to undo")
+
+    def change(asset: Asset | None) -> Asset | None:
+        if asset is None:
+            raise AssetNotFound(asset_id)
+        if tag_state(asset, target.tag) is not target.after:
+            raise ModerationRefused(
+                f"tag {target.tag!r} changed since that {target.action} "
+                f"({target.at:%Y-%m-%d %H:%M:%S}); set it directly instead"
+            )
+        return with_state(asset, target.tag, target.before)
+
+    saved = update_asset(store, asset_id, change, retries)
+    assert saved is not None
+    entry = AuditEntry(
+        asset_id=asset_id,
+        action=ModerationAction.undo,
+        tag=target.tag,
+        before=target.after,
+        after=target.before,
+        actor=actor,
+        undoes=target.id,
+    )
+    store.add_audit(entry)
+    return Moderation(saved, entry)
