@@ -72,13 +72,13 @@ def update_asset(
     )
 
 
-def merge_overlay(processed: Asset, current: Asset | None) -> Asset:
+def merge_overlay(processed: Asset, current: Asset | None, keep_custom: bool = True) -> Asset:
     """A freshly processed document, with the stored curation and edited metadata kept."""
     if current is None:
         return processed
     update: dict = {f: getattr(current, f) for f in OVERLAY_FIELDS}
     update.update({f: getattr(current, f) for f in USER_METADATA if getattr(current, f)})
-    if not any(t.kind is TagKind.custom for t in processed.smart_tags):
+    if keep_custom and not any(t.kind is TagKind.custom for t in processed.smart_tags):
         custom = [t for t in current.smart_tags if t.kind is TagKind.custom]
         if custom:
             update["smart_tags"] = [*processed.smart_tags, *custom]
@@ -91,10 +91,16 @@ def merge_overlay(processed: Asset, current: Asset | None) -> Asset:
     return Asset.model_validate(merged.model_dump())  # re-sorts and dedupes smart tags
 
 
-def save_processed(store: AssetStore, processed: Asset, retries: int) -> Asset:
-    """Write an indexer result over whatever is stored now, keeping its overlay."""
+def save_processed(
+    store: AssetStore, processed: Asset, retries: int, keep_custom: bool = True
+) -> Asset:
+    """Write an indexer result over whatever is stored now, keeping its overlay (and its
+    custom tags, unless `keep_custom` is False or the result brings its own)."""
     saved = update_asset(
-        store, processed.id, lambda current: merge_overlay(processed, current), retries
+        store,
+        processed.id,
+        lambda current: merge_overlay(processed, current, keep_custom),
+        retries,
     )
     assert saved is not None
     return saved

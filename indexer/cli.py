@@ -12,6 +12,7 @@ import click
 from catalog.asset import MediaType, TagKind, normalize_folder
 from catalog.jsonl import export_lines, import_jsonl
 from indexer.cli_index import index_cmd, sample_library_cmd
+from indexer.cli_reindex import reindex_cmd
 from indexer.cli_support import (
     EXIT_BACKEND,
     EXIT_PARTIAL,
@@ -227,6 +228,7 @@ def serve_cmd(app: AppContext, host: str | None, port: int | None) -> None:
 
 cli.add_command(index_cmd)
 cli.add_command(sample_library_cmd)
+cli.add_command(reindex_cmd)
 
 
 def main() -> None:

@@ -13,9 +13,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from indexer.cli_support import EXIT_PARTIAL, EXIT_SETUP, AppContext, clean_errors, fail, pass_app
 
 
-def _progress_bar(console: Console) -> Progress:
+def progress_bar(console: Console, label: str = "indexing") -> Progress:
     return Progress(
-        TextColumn("[bold]indexing"),
+        TextColumn(f"[bold]{label}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
@@ -25,14 +25,19 @@ def _progress_bar(console: Console) -> Progress:
     )
 
 
-def _print_summary(summary: dict) -> None:
+def print_summary(summary: dict) -> None:
     def counts(group: dict) -> str:
         detail = ", ".join(f"{reason}: {n}" for reason, n in sorted(group.items()))
         return f"{sum(group.values())}" + (f" ({detail})" if detail else "")
 
+    catalogued = summary.get("catalogued", 0)
+    from_cache = summary.get("from_cache", 0)
+    cache_note = f" ({from_cache} from cached embeddings)" if from_cache else ""
+    tagged = f"{summary['tagged']}{cache_note}"
     click.echo(
-        f"tagged {summary['tagged']}, unchanged {summary['unchanged']}, "
-        f"skipped {counts(summary['skipped'])}, failed {counts(summary['failed'])}"
+        f"tagged {tagged}, unchanged {summary['unchanged']}, "
+        + (f"catalogued without smart tags {catalogued}, " if catalogued else "")
+        + f"skipped {counts(summary['skipped'])}, failed {counts(summary['failed'])}"
     )
     for row in summary["assets"]:
         if row["status"] in ("skipped", "failed"):
@@ -75,7 +80,7 @@ def index_cmd(
         raise click.UsageError(str(exc)) from None
     store = app.open_store()
     console = Console(stderr=True)
-    with _progress_bar(console) as bar:
+    with progress_bar(console) as bar:
         job = bar.add_task("index", total=len(tasks), current="loading the model")
 
         def report(done: int, total: int, current: str) -> None:
@@ -94,7 +99,7 @@ def index_cmd(
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False))
     else:
-        _print_summary(result)
+        print_summary(result)
     if summary.failed:
         sys.exit(EXIT_PARTIAL)
 

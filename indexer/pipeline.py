@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 
 from catalog.asset import Asset, AssetStatus, MediaType, utc_now
+from catalog.curation import save_processed, update_asset
+from catalog.folders import FolderPolicy
 from catalog.settings import Settings
 from catalog.store import AssetStore
 from indexer.engine import TaggingEngine
@@ -27,6 +29,7 @@ from indexer.scan import FileTask
 from indexer.thumbnails import find_poster, write_poster
 
 Progress = Callable[[int, int, str], None]
+DISABLED_REASON = "smart_tags_disabled"
 
 
 @dataclass
@@ -41,6 +44,8 @@ class Outcome:
 class IndexSummary:
     tagged: int = 0
     unchanged: int = 0
+    catalogued: int = 0  # metadata and poster only: smart tags are disabled for the folder
+    from_cache: int = 0  # of `tagged`: re-scored from cached embeddings, nothing decoded
     skipped: Counter = field(default_factory=Counter)
     failed: Counter = field(default_factory=Counter)
     assets: list[Outcome] = field(default_factory=list)
@@ -49,8 +54,11 @@ class IndexSummary:
         self.assets.append(outcome)
         if outcome.status == "tagged":
             self.tagged += 1
+            self.from_cache += outcome.reason == "from_cache"
         elif outcome.status == "unchanged":
             self.unchanged += 1
+        elif outcome.status == "catalogued":
+            self.catalogued += 1
         elif outcome.status == "skipped":
             self.skipped[outcome.reason or "unknown"] += 1
         else:
@@ -60,6 +68,8 @@ class IndexSummary:
         return {
             "tagged": self.tagged,
             "unchanged": self.unchanged,
+            "catalogued": self.catalogued,
+            "from_cache": self.from_cache,
             "skipped": dict(self.skipped),
             "failed": dict(self.failed),
             "assets": [o.__dict__ for o in self.assets],
@@ -78,6 +88,15 @@ class _Rejected:
     existing: Asset | None
     error: MediaRejected
     fingerprint: str
+
+
+@dataclass
+class _Catalogued:
+    task: FileTask
+    probe: ProbeResult
+    content_hash: str
+    fingerprint: str
+    reason: str
 
 
 @dataclass
@@ -107,16 +126,24 @@ class IndexRun:
         engine: TaggingEngine,
         reprocess: bool = False,
         progress: Progress | None = None,
+        use_cache: bool = True,
     ) -> None:
+        """`reprocess`: process unchanged files too; `use_cache=False`: decode and encode
+        again even when the embedding cache has the file (`reindex --full`)."""
         self.settings = settings
         self.store = store
         self.engine = engine
         self.reprocess = reprocess
+        self.use_cache = use_cache
         self.progress = progress or (lambda done, total, current: None)
         self._stop = threading.Event()
+        self.policy = FolderPolicy([], settings.smart_tags_enabled_by_default)
 
     def run(self, tasks: list[FileTask]) -> IndexSummary:
         self.engine.prepare()
+        self.policy = FolderPolicy(
+            self.store.folder_settings(), self.settings.smart_tags_enabled_by_default
+        )
         summary = IndexSummary()
         inbox: queue.Queue = queue.Queue(maxsize=self.settings.prefetch_chunks)
         producer = threading.Thread(target=self._produce, args=(tasks, inbox), daemon=True)
@@ -163,7 +190,12 @@ class IndexRun:
     def _prepare(self, task: FileTask) -> Iterator[Any]:
         existing = self.store.get(task.asset_id)
         fingerprint = self.engine.fingerprint(task.path)
-        if not self.reprocess and existing and existing.fingerprint == fingerprint:
+        if (
+            not self.reprocess
+            and existing
+            and existing.fingerprint == fingerprint
+            and not self._policy_changed(existing)
+        ):
             yield _Unchanged(task)
             return
         try:
@@ -175,7 +207,15 @@ class IndexRun:
         same_content = existing is not None and existing.content_hash == digest
         if not (same_content and find_poster(self.settings, task.asset_id)):
             write_poster(task.path, found, self.settings, task.asset_id)
-        cached = self.engine.cached_embeddings(digest)
+        effective = self.policy.effective(_folder_of(task.rel), found.media_type)
+        if not effective.enabled:
+            reason = (
+                f"{DISABLED_REASON}: smart tags are disabled for {found.media_type.value}s "
+                f"here, {effective.describe()}"
+            )
+            yield _Catalogued(task, found, digest, fingerprint, reason)
+            return
+        cached = self.engine.cached_embeddings(digest) if self.use_cache else None
         if cached is None:
             chunk: list[Frame] = []
             for frame in iter_frames(task.path, found, self.settings, self.engine.image_size):
@@ -186,6 +226,14 @@ class IndexRun:
             if chunk:
                 yield _Chunk(task, chunk)
         yield _Decoded(task, existing, found, digest, fingerprint, cached)
+
+    def _policy_changed(self, existing: Asset) -> bool:
+        """A folder setting changed since the asset was processed: process it again."""
+        enabled = self.policy.effective(existing.folder, existing.media_type).enabled
+        was_disabled = existing.status is AssetStatus.catalogued and (
+            existing.status_reason or ""
+        ).startswith(DISABLED_REASON)
+        return (enabled and was_disabled) or (not enabled and existing.status is AssetStatus.tagged)
 
     # consumer side: encode, tag, write
     def _consume(self, inbox: queue.Queue, summary: IndexSummary, total: int) -> None:
@@ -209,17 +257,43 @@ class IndexRun:
         if isinstance(message, _Unchanged):
             return Outcome(task.rel, task.asset_id, "unchanged")
         if isinstance(message, _Rejected):
-            self.store.upsert_many([self._rejected_asset(message)])
+            self._save_rejected(message)
             err = message.error
             return Outcome(task.rel, task.asset_id, str(err.status), str(err.reason))
+        if isinstance(message, _Catalogued):
+            self._save(self._catalogued_asset(message), keep_custom=False)
+            return Outcome(task.rel, task.asset_id, "catalogued", DISABLED_REASON)
         try:
-            self.store.upsert_many([self._tagged_asset(message, embeddings, stamps)])
+            self._save(self._tagged_asset(message, embeddings, stamps))
         except MediaRejected as err:
-            self.store.upsert_many(
-                [self._rejected_asset(_Rejected(task, message.existing, err, message.fingerprint))]
-            )
+            self._save_rejected(_Rejected(task, message.existing, err, message.fingerprint))
             return Outcome(task.rel, task.asset_id, str(err.status), str(err.reason))
         return Outcome(task.rel, task.asset_id, "tagged")
+
+    def _save(self, asset: Asset, keep_custom: bool = True) -> None:
+        save_processed(self.store, asset, self.settings.write_retries, keep_custom)
+
+    def _save_rejected(self, msg: _Rejected) -> None:
+        """Record what went wrong over what is stored now, losing nothing of it."""
+
+        def change(current: Asset | None) -> Asset:
+            return self._rejected_asset(_Rejected(msg.task, current, msg.error, msg.fingerprint))
+
+        update_asset(self.store, msg.task.asset_id, change, self.settings.write_retries)
+
+    def _catalogued_asset(self, msg: _Catalogued) -> Asset:
+        return asset_from_probe(
+            msg.task,
+            self._existing(msg.task),
+            msg.probe,
+            smart_tags=[],
+            status=AssetStatus.catalogued,
+            status_reason=msg.reason,
+            content_hash=msg.content_hash,
+            fingerprint=msg.fingerprint,
+            model_id=None,
+            tagged_at=None,
+        )
 
     def _tagged_asset(
         self, msg: _Decoded, embeddings: list[np.ndarray], stamps: list[float]
@@ -271,11 +345,17 @@ class IndexRun:
         )
 
 
+def _folder_of(rel: str) -> str:
+    return rel.rpartition("/")[0]
+
+
 def asset_from_probe(
     task: FileTask, existing: Asset | None, found: ProbeResult, **processing: Any
 ) -> Asset:
     """The asset document for a processed file; curation and edited metadata are kept."""
     data: dict[str, Any] = existing.model_dump() if existing else {}
+    if task.root is not None:
+        processing.setdefault("library_root", str(task.root))
     data.update(
         id=task.asset_id,
         path=task.rel,

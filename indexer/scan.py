@@ -19,6 +19,7 @@ class FileTask:
     path: Path
     rel: str  # library-relative POSIX path, printable (undecodable bytes escaped)
     asset_id: str
+    root: Path | None = None  # the library root `rel` is relative to
 
 
 def _library_root(path: Path, root: Path | None) -> Path:
@@ -56,7 +57,7 @@ def scan(
             except ValueError:
                 raise ScanError(f"{file} is outside the library root {root}") from None
             rel = _safe(rel)
-            tasks.setdefault(rel, FileTask(resolved, rel, asset_id_for_path(rel)))
+            tasks.setdefault(rel, FileTask(resolved, rel, asset_id_for_path(rel), root))
     return [tasks[k] for k in sorted(tasks)]
 
 

@@ -3,10 +3,11 @@
 import os
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field
 
 from catalog.asset import asset_id_for_path, normalize_folder
 from catalog.settings import Settings
@@ -62,6 +63,27 @@ def _index_work(settings: Settings, request: Request, target: Path):
     return work
 
 
+class ReprocessRequest(BaseModel):
+    """Which assets to reprocess (none given: the whole catalog) and how."""
+
+    mode: Literal["retag", "full"] = "retag"
+    folder: str | None = Field(None, description="catalog folder and its subfolders")
+    asset_ids: list[str] = Field(default_factory=list, description="these assets only")
+
+
+def _reprocess_work(settings: Settings, request: Request, body: ReprocessRequest):
+    def work(job: Job, progress) -> dict[str, Any]:
+        from indexer.engine import TaggingEngine
+        from indexer.reprocess import Mode, Reprocess, Selection
+
+        store = request.app.state.stores.get()
+        selection = Selection(folder=body.folder, asset_ids=body.asset_ids)
+        run = Reprocess(settings, store, TaggingEngine(settings), Mode(body.mode), progress)
+        return run.run(selection).to_dict()
+
+    return work
+
+
 def _jobs(request: Request) -> JobRunner:
     return request.app.state.jobs
 
@@ -92,6 +114,22 @@ async def upload_asset(
         "path": rel,
         "size_bytes": size,
     }
+
+
+@router.post("/reprocess", status_code=202, tags=["jobs"])
+def reprocess(body: ReprocessRequest, request: Request) -> dict[str, Any]:
+    """Re-tag from cached embeddings (`retag`) or decode again (`full`); moderation is kept."""
+    store = request.app.state.stores.get()
+    missing = [i for i in body.asset_ids if store.get(i) is None]
+    if missing:
+        raise HTTPException(404, f"no asset with id {missing[0]!r}")
+    try:
+        body.folder = normalize_folder(body.folder)
+    except ValueError as exc:
+        raise HTTPException(422, f"folder: {exc}") from None
+    settings: Settings = request.app.state.settings
+    job = _jobs(request).submit(f"reprocess-{body.mode}", _reprocess_work(settings, request, body))
+    return {"job_id": job.id, "status_url": f"/jobs/{job.id}", "mode": body.mode}
 
 
 @router.get("/jobs/{job_id}", tags=["jobs"])
