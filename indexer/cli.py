@@ -11,6 +11,7 @@ import click
 
 from catalog.asset import MediaType, TagKind, normalize_folder
 from catalog.jsonl import export_lines, import_jsonl
+from indexer.cli_curation import audit_cmd, folder_group, tag_group, tags_cmd
 from indexer.cli_index import index_cmd, sample_library_cmd
 from indexer.cli_reindex import reindex_cmd
 from indexer.cli_support import (
@@ -229,6 +230,10 @@ def serve_cmd(app: AppContext, host: str | None, port: int | None) -> None:
 cli.add_command(index_cmd)
 cli.add_command(sample_library_cmd)
 cli.add_command(reindex_cmd)
+cli.add_command(tags_cmd)
+cli.add_command(tag_group)
+cli.add_command(audit_cmd)
+cli.add_command(folder_group)
 
 
 def main() -> None:

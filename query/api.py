@@ -15,6 +15,7 @@ from catalog.store import AssetStore, BackendUnavailable, StoreError
 from catalog.stores import open_store
 from indexer.jobs import JobRunner
 from query.plan import InvalidQuery, SearchRequest
+from query.routes_curation import router as curation_router
 from query.routes_media import router as media_router
 from query.service import search, tag_listing
 
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None, store: AssetStore | None = None
     app.state.stores = holder
     app.state.jobs = JobRunner(settings)
     app.include_router(media_router)
+    app.include_router(curation_router)
     _install_error_handlers(app)
 
     @app.get("/healthz", tags=["health"])

@@ -12,33 +12,35 @@ from query.plan import QueryPlan, SearchRequest, build_plan
 from query.ranking import explain, tier_of_score
 
 
+def _weight(source: str, confidence: float, settings: Settings) -> float:
+    if source == "promoted":
+        return settings.promote_boost
+    if source == "manual":
+        return settings.manual_tag_weight
+    return confidence
+
+
 def tag_listing(asset: Asset, settings: Settings) -> list[dict[str, Any]]:
-    """The asset's tags as search sees them: strongest first, with source and segments."""
-    segments = {t.tag: t.segments for t in asset.smart_tags}
-    rows = []
+    """The asset's tags as search sees them, one row per name, strongest first: a curated
+    tag shows its curated weight with the machine's confidence and segments, if any."""
+    machine = {t.tag: t for t in asset.smart_tags}
+    rows: dict[str, dict[str, Any]] = {}
     for tag in indexed_tags(asset, settings.weight_quantum):
-        if tag.source == "promoted":
-            weight = settings.promote_boost
-        elif tag.source == "manual":
-            weight = settings.manual_tag_weight
-        else:
-            weight = tag.confidence
-        rows.append(
-            {
-                "tag": tag.tag,
-                "kind": tag.kind,
-                "source": tag.source.value,
-                "confidence": tag.confidence,
-                "weight": weight,
-                "effective": tag.source != "machine"
-                or tag.confidence >= settings.threshold(tag.kind),
-                "segments": [list(s) for s in segments.get(tag.tag, [])]
-                if tag.source == "machine"
-                else [],
-            }
-        )
-    rows.sort(key=lambda r: (-r["weight"], r["tag"], r["source"]))
-    return rows
+        weight = _weight(tag.source, tag.confidence, settings)
+        if tag.tag in rows and rows[tag.tag]["weight"] >= weight:
+            continue
+        computed = machine.get(tag.tag)
+        rows[tag.tag] = {
+            "tag": tag.tag,
+            "kind": tag.kind,
+            "source": tag.source.value,
+            "confidence": computed.confidence if computed else tag.confidence,
+            "weight": weight,
+            "effective": tag.source != "machine"
+            or tag.confidence >= settings.threshold(tag.kind),
+            "segments": [list(s) for s in computed.segments] if computed else [],
+        }
+    return sorted(rows.values(), key=lambda r: (-r["weight"], r["tag"]))
 
 
 def hit_dict(

@@ -177,7 +177,9 @@ def test_contract_holds_for_curated_tags_after_reprocessing(
     make_store, tmp_path, media_lib, tiny_model
 ):
     probe_settings = settings_for(tmp_path, tiny_model)
-    store = make_store(**probe_settings.model_dump(exclude={"data_dir", "backend"}))
+    media = ("model", "pretrained", "encode_precision", "encode_batch_size", "use_ffprobe")
+    media += ("min_object_confidence", "min_action_confidence")
+    store = make_store(**probe_settings.model_dump(include=set(media)))
     settings = store.settings
     root = _library(tmp_path / "lib", media_lib, {"p/astro.jpg": "astronaut", "p/c.png": "png"})
     _index(settings, store, root)
