@@ -78,7 +78,7 @@ def merge_overlay(processed: Asset, current: Asset | None, keep_custom: bool = T
         return processed
     update: dict = {f: getattr(current, f) for f in OVERLAY_FIELDS}
     update.update({f: getattr(current, f) for f in USER_METADATA if getattr(current, f)})
-    if keep_custom and not any(t.kind is TagKind.custom for t in processed.smart_tags):
+    if keep_custom and processed.custom_tagged_at is None:  # this run applied no custom model
         custom = [t for t in current.smart_tags if t.kind is TagKind.custom]
         if custom:
             update["smart_tags"] = [*processed.smart_tags, *custom]

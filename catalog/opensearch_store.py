@@ -2,18 +2,23 @@
 
 The alias (`settings.opensearch_index`) is what every read and write names; the index behind it
 is `<alias>-v<N>`, created from mappings/assets.json on first use. A reindex creates the next
-version, fills it, and swaps the alias (`create_index`, `swap_alias`).
+version, fills it, and swaps the alias (`create_index`, `swap_alias`, `rebuild_index`).
+The audit log and the folder settings live in plain indices beside it, `<alias>-audit` and
+`<alias>-folders` (mappings/audit.json, mappings/folders.json), created on first use.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -23,13 +28,28 @@ from opensearchpy.exceptions import ConnectionError as NetworkError
 from opensearchpy.exceptions import ConnectionTimeout, SSLError, TransportError
 
 from catalog.asset import Asset, utc_now
+from catalog.audit import AuditEntry
 from catalog.effective import indexed_tags, meta_tokens
+from catalog.folders import FolderSetting
 from catalog.settings import Settings
-from catalog.store import BackendUnavailable, RankedHit, RankedPage, StoreError, StoreStats
+from catalog.store import (
+    BackendUnavailable,
+    RankedHit,
+    RankedPage,
+    RebuildProgress,
+    RebuildReport,
+    StoreError,
+    StoreStats,
+    Versioned,
+)
 from query.dsl import compile_plan, terms_field
 from query.plan import QueryPlan
 
-MAPPING_FILE = Path(__file__).resolve().parents[1] / "mappings" / "assets.json"
+MAPPINGS_DIR = Path(__file__).resolve().parents[1] / "mappings"
+MAPPING_FILE = MAPPINGS_DIR / "assets.json"
+AUDIT = "audit"  # the suffix of a side index and the stem of its mapping file
+FOLDERS = "folders"
+HTTP_CONFLICT = 409
 MIN_VERSION = (2, 19)
 SCAN_PAGE = 500
 MAX_BACKOFF_S = 30.0
@@ -37,6 +57,12 @@ MAX_BACKOFF_S = 30.0
 EXACT_CARDINALITY = 40_000
 
 T = TypeVar("T")
+Hit = dict[str, Any]
+BulkDoc = tuple[str, dict[str, Any]]  # (id, indexed document)
+
+
+class VersionConflict(StoreError):
+    """A conditional write (if_seq_no, op_type create) found another version stored."""
 
 
 def _iso(value: datetime) -> str:
@@ -54,11 +80,11 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def load_mapping() -> dict[str, Any]:
+def load_mapping(file: Path = MAPPING_FILE) -> dict[str, Any]:
     try:
-        return json.loads(MAPPING_FILE.read_text())
+        return json.loads(file.read_text())
     except OSError as exc:
-        raise StoreError(f"cannot read the index mapping {MAPPING_FILE}: {exc.strerror}") from None
+        raise StoreError(f"cannot read the index mapping {file}: {exc.strerror}") from None
 
 
 def make_client(settings: Settings, **kwargs: Any) -> OpenSearch:
@@ -142,6 +168,65 @@ def _asset(hit: dict[str, Any]) -> Asset:
     return Asset.model_validate(hit["_source"]["doc"])
 
 
+def _condition(expected: str | None) -> dict[str, Any]:
+    """The request parameters of a write that must find version `expected` (None: none)."""
+    if expected is None:
+        return {"op_type": "create"}
+    seq_no, _, primary_term = expected.partition(":")
+    if not (seq_no.isdigit() and primary_term.isdigit()):
+        raise ValueError(f"{expected!r} is not an OpenSearch version (seq_no:primary_term)")
+    return {"if_seq_no": int(seq_no), "if_primary_term": int(primary_term)}
+
+
+def _bulk_action(index: str, doc_id: str, condition: dict[str, Any] | None) -> dict[str, Any]:
+    if condition is None:
+        return {"index": {"_index": index, "_id": doc_id}}
+    condition = dict(condition)
+    op = condition.pop("op_type", "index")
+    return {op: {"_index": index, "_id": doc_id, **condition}}
+
+
+@dataclass
+class _Copied:
+    """What a rebuild wrote into the new index: documents copied, and the highest sequence
+    number of its own writes there."""
+
+    documents: int = 0
+    last_seq_no: int = -1
+
+    def note(self, results: list[dict[str, Any]]) -> int:
+        self.last_seq_no = max((r["_seq_no"] for r in results), default=self.last_seq_no)
+        return len(results)
+
+
+def _recopy(hit: Hit, held: Hit | None, own_last: int) -> dict[str, Any] | None:
+    """The condition to copy an old index's `hit` into the new index under, given what the new
+    index `held` of it; None: not at all, as the new index holds it as it is, or a writer
+    wrote it there after the swap. A writer's write has a sequence number above all of the
+    rebuild's own (`own_last`): the index has one shard (mappings/assets.json), so its sequence
+    numbers order all of its writes."""
+    if held is None:
+        return _condition(None)
+    if held["_seq_no"] > own_last or held["_source"]["doc"] == hit["_source"]["doc"]:
+        return None
+    return _condition(f"{held['_seq_no']}:{held['_primary_term']}")
+
+
+def _changed_since(since: datetime) -> dict[str, Any]:
+    return {"range": {"updated_at": {"gte": _iso(since)}}}
+
+
+def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
 class OpenSearchStore:
     name = "opensearch"
 
@@ -162,6 +247,7 @@ class OpenSearchStore:
         self.client = client or make_client(settings)
         self._sleep = sleep
         self._ready = False
+        self._side_ready: set[str] = set()
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -177,6 +263,8 @@ class OpenSearchStore:
             except NetworkError as exc:
                 raise BackendUnavailable(self._unreachable(exc)) from None
             except TransportError as exc:
+                if exc.status_code == HTTP_CONFLICT:
+                    raise VersionConflict(str(self._failed(exc))) from None
                 if not _retryable(exc.status_code):
                     raise self._failed(exc) from None
                 if attempt == retries:
@@ -231,16 +319,25 @@ class OpenSearchStore:
         return sorted(k for k in found if isinstance(found[k], dict) and "aliases" in found[k])
 
     def create_index(self, version: int, exist_ok: bool = False) -> str:
-        body = load_mapping()
-        body["settings"]["index"]["max_result_window"] = self.settings.max_result_window
         name = self.index_name(version)
-        # exist_ok: another process may create the first index at the same moment.
+        self._create(name, MAPPING_FILE, exist_ok)
+        return name
+
+    def _create(self, name: str, mapping: Path, exist_ok: bool) -> None:
+        body = load_mapping(mapping)
+        body["settings"]["index"]["max_result_window"] = self.settings.max_result_window
+        # exist_ok: another process may create the index at the same moment.
         ignore = {"ignore": 400} if exist_ok else {}
         response = self._call(self.client.indices.create, index=name, body=body, **ignore)
         reason = _error_reason(response) if "error" in response else ""
         if reason and not reason.startswith("resource_already_exists_exception"):
             raise StoreError(f"cannot create the index {name} on {self.url}: {reason}")
-        return name
+
+    def versioned_indices(self) -> dict[str, int]:
+        """Every `<alias>-v<N>` index and its N, whether the alias points at it or not."""
+        found = self._call(self.client.indices.get, index=f"{self.alias}-v*")
+        pattern = re.compile(rf"{re.escape(self.alias)}-v(\d+)")
+        return {name: int(m.group(1)) for name in found if (m := pattern.fullmatch(name))}
 
     def swap_alias(self, index: str) -> list[str]:
         """Point the alias at `index` in one atomic step; returns the indices it left."""
@@ -265,6 +362,17 @@ class OpenSearchStore:
                 self.swap_alias(self.create_index(1, exist_ok=True))
             self._ready = True
 
+    def _side_index(self, kind: str) -> str:
+        """`<alias>-<kind>`, created from mappings/<kind>.json on first use."""
+        name = f"{self.alias}-{kind}"
+        if name in self._side_ready:
+            return name
+        with self._lock:
+            if name not in self._side_ready:
+                self._create(name, MAPPINGS_DIR / f"{kind}.json", exist_ok=True)
+                self._side_ready.add(name)
+        return name
+
     # writes
     def upsert_many(self, assets: Iterable[Asset]) -> int:
         self._ensure_index()
@@ -283,7 +391,7 @@ class OpenSearchStore:
 
     def _write_chunk(self, chunk: list[Asset]) -> int:
         created = self._created_at([a.id for a in chunk])
-        docs: list[tuple[str, dict[str, Any]]] = []
+        docs: list[BulkDoc] = []
         for asset in chunk:
             asset = keep_times(asset, created.get(asset.id))
             # A later duplicate in the same chunk keeps this one's creation time.
@@ -301,30 +409,49 @@ class OpenSearchStore:
         )
         return {d["_id"]: d["_source"]["created_at"] for d in found["docs"] if d.get("found")}
 
-    def _bulk(self, docs: list[tuple[str, dict[str, Any]]]) -> None:
-        """Index `docs`, retrying the items the cluster rejected for load (429/5xx)."""
+    def _bulk(
+        self,
+        docs: list[BulkDoc],
+        index: str | None = None,
+        conditions: Mapping[str, dict[str, Any]] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Index `docs` into `index` (default: through the alias), retrying the items the
+        cluster rejected for load (429/5xx); returns the results of the items written. An item
+        sent with a condition (`conditions[id]`: if_seq_no/if_primary_term, or op_type create)
+        that another writer broke (409) is left out."""
         retries = self.settings.opensearch_max_retries
+        target = index or self.alias
+        conditions = conditions or {}
+        written: list[dict[str, Any]] = []
         pending = docs
         for attempt in range(retries + 1):
             body: list[dict[str, Any]] = []
             for doc_id, doc in pending:
-                body += [{"index": {"_index": self.alias, "_id": doc_id}}, doc]
+                body += [_bulk_action(target, doc_id, conditions.get(doc_id)), doc]
             response = self._call(self.client.bulk, body=body)
-            pending = self._rejected(response, pending) if response.get("errors") else []
+            pending = self._sort_out(response, pending, conditions, written)
             if not pending:
-                return
+                return written
             if attempt < retries:
                 self._backoff(attempt)
         raise self._overloaded(429, retries)
 
-    def _rejected(
-        self, response: dict[str, Any], sent: list[tuple[str, dict[str, Any]]]
-    ) -> list[tuple[str, dict[str, Any]]]:
+    def _sort_out(
+        self,
+        response: dict[str, Any],
+        sent: list[BulkDoc],
+        conditions: Mapping[str, dict[str, Any]],
+        written: list[dict[str, Any]],
+    ) -> list[BulkDoc]:
+        """Adds the results of the items written to `written`; returns the items to retry."""
         again = []
         for item, doc in zip(response["items"], sent, strict=True):
             result = next(iter(item.values()))
             status = result.get("status", 200)
             if status < 300:
+                written.append(result)
+                continue
+            if status == HTTP_CONFLICT and doc[0] in conditions:
                 continue
             if not _retryable(status):
                 raise StoreError(
@@ -340,6 +467,157 @@ class OpenSearchStore:
             self.client.delete, index=self.alias, id=asset_id, refresh=True, ignore=404
         )
         return result.get("result") == "deleted"
+
+    # optimistic concurrency: the version is the document's "seq_no:primary_term"
+    def read(self, asset_id: str) -> Versioned | None:
+        self._ensure_index()
+        found = self._call(
+            self.client.get, index=self.alias, id=asset_id, _source_includes=["doc"], ignore=404
+        )
+        if not found.get("found"):
+            return None
+        return Versioned(_asset(found), f"{found['_seq_no']}:{found['_primary_term']}")
+
+    def replace(self, asset: Asset, expected: str | None) -> bool:
+        self._ensure_index()
+        condition = _condition(expected)
+        # a document that was read names its creation time: no lookup needed to keep it
+        known = "created_at" in asset.model_fields_set
+        asset = keep_times(asset, None if known else self._created_at([asset.id]).get(asset.id))
+        document = index_document(asset, self.settings.weight_quantum)
+        try:
+            self._call(
+                self.client.index,
+                index=self.alias,
+                id=asset.id,
+                body=document,
+                refresh=True,
+                **condition,
+            )
+        except VersionConflict:
+            return False
+        return True
+
+    # folder settings and the audit log, in plain indices beside the alias
+    def folder_settings(self) -> list[FolderSetting]:
+        pages = self._scan(self._side_index(FOLDERS), {"match_all": {}}, sort="folder")
+        return [FolderSetting.model_validate(hit["_source"]) for hits in pages for hit in hits]
+
+    def save_folder_setting(self, setting: FolderSetting) -> None:
+        index = self._side_index(FOLDERS)
+        # '' (the library root) is no valid document id, and paths would need escaping
+        doc_id = hashlib.sha1(setting.folder.encode()).hexdigest()
+        if setting.is_default:
+            self._call(self.client.delete, index=index, id=doc_id, refresh=True, ignore=404)
+            return
+        body = setting.model_dump(mode="json")
+        self._call(self.client.index, index=index, id=doc_id, body=body, refresh=True)
+
+    def add_audit(self, entry: AuditEntry) -> None:
+        # `at` has second precision: the write time orders the entries of one second
+        body = {**entry.model_dump(mode="json"), "logged_us": time.time_ns() // 1000}
+        index = self._side_index(AUDIT)
+        self._call(self.client.index, index=index, id=entry.id, body=body, refresh=True)
+
+    def audit_log(self, asset_id: str | None = None, limit: int = 100) -> list[AuditEntry]:
+        query = {"match_all": {}} if asset_id is None else {"term": {"asset_id": asset_id}}
+        body = {
+            "query": query,
+            "sort": [{"at": "desc"}, {"logged_us": "desc"}, {"id": "desc"}],
+            "size": min(limit, self.settings.max_result_window),
+        }
+        response = self._call(self.client.search, index=self._side_index(AUDIT), body=body)
+        entries = []
+        for hit in response["hits"]["hits"]:
+            fields = {k: v for k, v in hit["_source"].items() if k != "logged_us"}
+            entries.append(AuditEntry.model_validate(fields))
+        return entries
+
+    # index rebuild: a new versioned index filled from the stored documents, then the swap
+    def rebuild_index(self, progress: RebuildProgress | None = None) -> RebuildReport:
+        """Copy every document into `<alias>-v<N+1>` (indexed by the current code), swap the
+        alias, and keep the old index (see `drop_old_indices`).
+
+        Readers use the old index until the atomic swap, then the new one. Writers write
+        through the alias, so writes land in the old index until the swap: what was written
+        there since the rebuild began is copied again, once before the swap (the new index has
+        no other writer yet) and once after it, where a document written to the new index
+        since the swap is left alone. Limitations: a deletion during the rebuild is not
+        carried over, nor is a write with an explicit `updated_at` older than the rebuild, and
+        a writer that reads a document from the new index in the moment between the swap and
+        the last pass may work from its state before the last pass."""
+        self._ensure_index()
+        old = self.current_indices()
+        new = self.create_index(max(self.versioned_indices().values(), default=0) + 1)
+        margin = timedelta(seconds=self.settings.rebuild_catch_up_margin_s)
+        began = utc_now() - margin
+        try:
+            copied = self._copy_all(new, progress)
+            before_swap = utc_now() - margin
+            caught_up = self._catch_up(old, new, began, copied)
+            self._call(self.client.indices.refresh, index=new)
+        except BaseException:
+            self._discard(new)  # readers never saw it; a later rebuild starts afresh
+            raise
+        self.swap_alias(new)
+        caught_up += self._catch_up(old, new, before_swap, copied)
+        self._call(self.client.indices.refresh, index=new)
+        return RebuildReport(new=new, old=old, documents=copied.documents, caught_up=caught_up)
+
+    def _copy_all(self, new: str, progress: RebuildProgress | None) -> _Copied:
+        """Every document of the alias, indexed by the current code into `new`."""
+        total = self.count()
+        copied = _Copied()
+        for chunk in _batches(self.iter_assets(), self.settings.opensearch_bulk_chunk):
+            docs = [(a.id, index_document(a, self.settings.weight_quantum)) for a in chunk]
+            copied.documents += copied.note(self._bulk(docs, index=new))
+            if progress is not None:
+                progress(copied.documents, total)
+        return copied
+
+    def _catch_up(self, old: list[str], new: str, since: datetime, copied: _Copied) -> int:
+        """Copy again what was written to `old` since `since` (see `_recopy`); returns how
+        many documents it wrote."""
+        own_last = copied.last_seq_no  # fixed for the pass: its own writes are not a writer's
+        written = 0
+        # a bulk write is searchable only after a refresh, which its writer may not have made yet
+        self._call(self.client.indices.refresh, index=",".join(old))
+        for hits in self._scan(",".join(old), _changed_since(since), source=["doc"]):
+            held = self._held(new, [h["_id"] for h in hits])
+            docs: list[BulkDoc] = []
+            conditions: dict[str, dict[str, Any]] = {}
+            for hit in hits:
+                condition = _recopy(hit, held.get(hit["_id"]), own_last)
+                if condition is not None:
+                    conditions[hit["_id"]] = condition
+                    docs.append(
+                        (hit["_id"], index_document(_asset(hit), self.settings.weight_quantum))
+                    )
+            if docs:
+                written += copied.note(self._bulk(docs, index=new, conditions=conditions))
+        return written
+
+    def _discard(self, index: str) -> None:
+        with suppress(StoreError):  # the rebuild's own error is the one to report
+            self._call(self.client.indices.delete, index=index, ignore=404)
+
+    def _held(self, index: str, ids: list[str]) -> dict[str, Hit]:
+        """The documents of `index` with these ids, with their sequence numbers (realtime)."""
+        found = self._call(
+            self.client.mget, index=index, body={"ids": ids}, _source_includes=["doc"]
+        )
+        return {d["_id"]: d for d in found["docs"] if d.get("found")}
+
+    def drop_old_indices(self) -> list[str]:
+        """Delete the versioned indices older than the one the alias points at. A newer one
+        is kept: it may be a rebuild that is running now."""
+        current = self.current_indices()
+        versions = self.versioned_indices()
+        newest = max((versions[name] for name in current if name in versions), default=0)
+        stale = sorted((n for n, v in versions.items() if v < newest), key=versions.__getitem__)
+        for name in stale:
+            self._call(self.client.indices.delete, index=name)
+        return stale
 
     # reads
     def get(self, asset_id: str) -> Asset | None:
@@ -371,13 +649,20 @@ class OpenSearchStore:
         if folder:
             subtree = [{"term": {"folder": folder}}, {"prefix": {"folder": folder + "/"}}]
             query = {"bool": {"should": subtree, "minimum_should_match": 1}}
-        body: dict[str, Any] = {"query": query, "sort": [{"id": "asc"}], "size": SCAN_PAGE}
-        while True:
-            response = self._call(
-                self.client.search, index=self.alias, body=body, _source_includes=["doc"]
-            )
-            hits = response["hits"]["hits"]
+        for hits in self._scan(self.alias, query, source=["doc"]):
             yield from (_asset(h) for h in hits)
+
+    def _scan(
+        self, index: str, query: dict[str, Any], sort: str = "id", source: list[str] | None = None
+    ) -> Iterator[list[Hit]]:
+        """Pages of the hits of `query` in `index`, in `sort` order (a unique keyword)."""
+        body: dict[str, Any] = {"query": query, "sort": [{sort: "asc"}], "size": SCAN_PAGE}
+        fields = {"_source_includes": source} if source else {}
+        while True:
+            response = self._call(self.client.search, index=index, body=body, **fields)
+            hits = response["hits"]["hits"]
+            if hits:
+                yield hits
             if len(hits) < SCAN_PAGE:
                 return
             body["search_after"] = hits[-1]["sort"]

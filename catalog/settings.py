@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     opensearch_bulk_chunk: int = 500
     opensearch_verify_certs: bool = True
 
+    # index rebuild
+    # a rebuild copies again what was written since it began, less this margin: updated_at
+    # has second precision, and writers' clocks may differ a little
+    rebuild_catch_up_margin_s: float = Field(1.0, ge=0)
+
     # ranking contract
     min_object_confidence: float = Field(0.7, ge=0.0, le=1.0)
     min_action_confidence: float = Field(0.7, ge=0.0, le=1.0)
@@ -132,11 +137,14 @@ class Settings(BaseSettings):
     custom_cv_folds: int = Field(5, ge=2)
     custom_store_min_confidence: float = Field(0.3, ge=0.0, le=1.0)  # weaker are not stored
     custom_regularization: float = Field(1.0, gt=0)  # inverse L2 strength of the classifier
+    custom_max_iter: int = Field(1000, ge=10)  # solver iterations of one classifier fit
+    custom_random_seed: int = 0  # cross-validation folds: the same data gives the same report
     retag_after_on_demand_h: float = Field(24.0, ge=0)  # unaltered assets: re-tag when older
     retag_after_scheduled_days: float = Field(182.0, ge=0)
     schedule_enabled: bool = True  # `serve` runs training and tagging on the cron schedules
     training_cron: str = "30 0 * * 6"  # weekly, Saturday 00:30 (server local time)
     tagging_cron: str = "0 0 * * *"  # daily at midnight
+    schedule_max_sleep_s: float = Field(60.0, gt=0)  # the scheduler looks at the clock this often
 
     # API
     api_keys: dict[str, str] = Field(default_factory=dict)  # name -> key; empty: no auth

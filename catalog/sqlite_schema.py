@@ -47,6 +47,22 @@ CREATE VIRTUAL TABLE asset_text USING fts5 (
 );
 """
 
+# v2: per-folder smart-tag settings (a FolderSetting as JSON, catalog/folders.py) and the
+# moderation audit log (an AuditEntry as JSON). `audit.seq` orders entries written in the same
+# second (`at` has second precision): newest first is `at DESC, seq DESC`.
+SCHEMA_V2 = """
+CREATE TABLE folder_settings (folder TEXT PRIMARY KEY, setting TEXT NOT NULL);
+CREATE TABLE audit (
+  seq INTEGER PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  at TEXT NOT NULL,
+  asset_id TEXT NOT NULL,
+  doc TEXT NOT NULL
+);
+CREATE INDEX audit_asset ON audit (asset_id, at);
+CREATE INDEX audit_at ON audit (at)
+"""
+
 # One `postings` row per (token, asset) holds everything search needs to score that pair, so a
 # one-term search reads one index range and never groups: `meta` is the best field weight of the
 # token in the metadata (0: in tags only); per tag kind, `<kind>_conf` / `<kind>_weight` are the
@@ -93,7 +109,11 @@ def _v1(conn: sqlite3.Connection) -> None:
     _run_script(conn, SCHEMA_V1)
 
 
-MIGRATIONS: list[Migration] = [_v1]
+def _v2(conn: sqlite3.Connection) -> None:
+    _run_script(conn, SCHEMA_V2)
+
+
+MIGRATIONS: list[Migration] = [_v1, _v2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

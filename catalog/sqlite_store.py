@@ -6,16 +6,27 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
-from datetime import datetime
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from operator import itemgetter
 from pathlib import Path
 from typing import NamedTuple
 
 from catalog.asset import Asset, TagKind, utc_now
+from catalog.audit import AuditEntry
 from catalog.effective import TagSource, indexed_tags, meta_tokens
+from catalog.folders import FolderSetting
 from catalog.settings import Settings
-from catalog.sqlite_schema import POSTING_COLUMNS, curated_bit, migrate
-from catalog.store import RankedHit, RankedPage, StoreError, StoreStats
+from catalog.sqlite_schema import POSTING_COLUMNS, backup, curated_bit, current_version, migrate
+from catalog.store import (
+    RankedHit,
+    RankedPage,
+    RebuildProgress,
+    RebuildReport,
+    StoreError,
+    StoreStats,
+    Versioned,
+)
 from query.plan import QueryPlan
 from query.sql import compile_plan
 
@@ -41,6 +52,24 @@ def _damaged(path: Path, exc: Exception) -> str:
 
 def _iso(value: datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _sortable(value: datetime) -> str:
+    """A time as text that sorts in time order (UTC, fixed width); naive times are UTC."""
+    aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return aware.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@contextmanager
+def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction, taken at once so that what it reads stays true until COMMIT."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 def _empty_slot() -> list:
@@ -81,7 +110,6 @@ class _PendingWrites:
         self.texts: list[tuple] = []
 
     def add(self, asset: Asset, rowid: int, exists: bool, indexed: _Indexed) -> None:
-        self.ids.add(asset.id)
         values = (
             asset.id,
             asset.folder,
@@ -92,6 +120,11 @@ class _PendingWrites:
             rowid,
         )
         (self.updates if exists else self.inserts).append(values)
+        self.add_derived(asset, rowid, indexed)
+
+    def add_derived(self, asset: Asset, rowid: int, indexed: _Indexed) -> None:
+        """The rows derived from the document: its stored form, its postings and its text."""
+        self.ids.add(asset.id)
         # model_dump_json is the to_json_dict() form, serialised without a detour through dicts
         tokens = " ".join(p[0] for rows in (indexed.meta_only, indexed.tagged) for p in rows)
         tags = json.dumps(indexed.machine_tags, ensure_ascii=False)
@@ -282,6 +315,95 @@ class SqliteStore:
             conn.execute("ROLLBACK")
             raise
         return row is not None
+
+    # optimistic concurrency: `assets.version` counts the writes of a row
+    def read(self, asset_id: str) -> Versioned | None:
+        row = (
+            self._conn()
+            .execute(
+                "SELECT d.doc, a.version FROM assets a JOIN docs d ON d.rowid = a.rowid "
+                "WHERE a.id = ?",
+                (asset_id,),
+            )
+            .fetchone()
+        )
+        return Versioned(Asset.model_validate_json(row[0]), str(row[1])) if row else None
+
+    def replace(self, asset: Asset, expected: str | None) -> bool:
+        conn = self._conn()
+        with _immediate(conn):
+            row = conn.execute("SELECT version FROM assets WHERE id = ?", (asset.id,)).fetchone()
+            current = str(row[0]) if row else None
+            if current != expected:
+                return False
+            self._stage(conn, [asset]).flush(conn)
+        return True
+
+    # folder settings and the audit log
+    def folder_settings(self) -> list[FolderSetting]:
+        rows = self._conn().execute("SELECT setting FROM folder_settings ORDER BY folder")
+        return [FolderSetting.model_validate_json(setting) for (setting,) in rows]
+
+    def save_folder_setting(self, setting: FolderSetting) -> None:
+        conn = self._conn()
+        if setting.is_default:
+            conn.execute("DELETE FROM folder_settings WHERE folder = ?", (setting.folder,))
+            return
+        conn.execute(
+            "INSERT OR REPLACE INTO folder_settings (folder, setting) VALUES (?, ?)",
+            (setting.folder, setting.model_dump_json()),
+        )
+
+    def add_audit(self, entry: AuditEntry) -> None:
+        self._conn().execute(
+            "INSERT OR REPLACE INTO audit (id, at, asset_id, doc) VALUES (?, ?, ?, ?)",
+            (entry.id, _sortable(entry.at), entry.asset_id, entry.model_dump_json()),
+        )
+
+    def audit_log(self, asset_id: str | None = None, limit: int = 100) -> list[AuditEntry]:
+        where, params = ("WHERE asset_id = ?", [asset_id]) if asset_id is not None else ("", [])
+        rows = self._conn().execute(
+            f"SELECT doc FROM audit {where} ORDER BY at DESC, seq DESC LIMIT ?", [*params, limit]
+        )
+        return [AuditEntry.model_validate_json(doc) for (doc,) in rows]
+
+    # index rebuild: postings and text re-derived from the stored documents
+    def rebuild_index(self, progress: RebuildProgress | None = None) -> RebuildReport:
+        """One transaction: readers (WAL) answer from their snapshot until it commits, and
+        writers wait for it (up to the busy timeout)."""
+        conn = self._conn()
+        saved = backup(conn, self.path, current_version(conn))
+        done = 0
+        with _immediate(conn):
+            total = conn.execute("SELECT COUNT(*) FROM docs").fetchone()[0]
+            conn.execute("DELETE FROM postings")
+            conn.execute("DELETE FROM asset_text")
+            for batch in self._doc_batches(conn):
+                pending = _PendingWrites()
+                for rowid, doc in batch:
+                    asset = Asset.model_validate_json(doc)
+                    pending.add_derived(asset, rowid, self._index(asset, rowid))
+                pending.flush(conn)
+                done += len(batch)
+                if progress is not None:
+                    progress(done, total)
+        return RebuildReport(new=f"sqlite:{self.path}", old=[], documents=done, backup=str(saved))
+
+    def _doc_batches(self, conn: sqlite3.Connection) -> Iterator[list[tuple[int, str]]]:
+        # pages by rowid: the batch's rows are rewritten before the next page is read
+        last = 0
+        while True:
+            batch = conn.execute(
+                "SELECT rowid, doc FROM docs WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                (last, WRITE_BATCH),
+            ).fetchall()
+            if not batch:
+                return
+            yield batch
+            last = batch[-1][0]
+
+    def drop_old_indices(self) -> list[str]:
+        return []  # a rebuild rewrites the one database in place: nothing is left behind
 
     # reads
     def get(self, asset_id: str) -> Asset | None:

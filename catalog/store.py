@@ -58,7 +58,7 @@ class RebuildReport:
     new: str
     old: list[str]
     documents: int
-    caught_up: int = 0  # documents written during the rebuild, copied again after the swap
+    caught_up: int = 0  # documents written during the rebuild, copied again (around the swap)
     backup: str | None = None  # SQLite: the backup file written first
 
 

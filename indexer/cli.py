@@ -22,6 +22,7 @@ from indexer.cli_support import (
     global_options,
     pass_app,
 )
+from indexer.cli_training import autotag_cmd, train_cmd, train_report_cmd
 from indexer.doctor import run_checks
 from query.plan import SearchRequest
 from query.service import search
@@ -216,15 +217,19 @@ def doctor_cmd(app: AppContext) -> None:
 @pass_app
 @clean_errors
 def serve_cmd(app: AppContext, host: str | None, port: int | None) -> None:
-    """Run the HTTP API (OpenAPI docs at /docs)."""
+    """Run the HTTP API (OpenAPI docs at /docs).
+
+    Unless SMARTTAGS_SCHEDULE_ENABLED=false, it also trains custom tags (default: Saturdays
+    00:30) and applies them (default: daily at 00:00) on the cron schedules
+    SMARTTAGS_TRAINING_CRON and SMARTTAGS_TAGGING_CRON (server local time).
+    """
     import uvicorn
 
     from query.api import create_app
 
     settings = app.settings
-    uvicorn.run(
-        create_app(settings), host=host or settings.api_host, port=port or settings.api_port
-    )
+    app_ = create_app(settings, schedule=settings.schedule_enabled)
+    uvicorn.run(app_, host=host or settings.api_host, port=port or settings.api_port)
 
 
 cli.add_command(index_cmd)
@@ -234,6 +239,9 @@ cli.add_command(tags_cmd)
 cli.add_command(tag_group)
 cli.add_command(audit_cmd)
 cli.add_command(folder_group)
+cli.add_command(train_cmd)
+cli.add_command(train_report_cmd)
+cli.add_command(autotag_cmd)
 
 
 def main() -> None:

@@ -22,6 +22,7 @@ from catalog.curation import save_processed, update_asset
 from catalog.folders import FolderPolicy
 from catalog.settings import Settings
 from catalog.store import AssetStore
+from indexer.custom_tags import CustomTagger, apply_custom_tags
 from indexer.engine import TaggingEngine
 from indexer.frames import Frame, iter_frames
 from indexer.probe import MediaRejected, ProbeResult, probe
@@ -138,9 +139,11 @@ class IndexRun:
         self.progress = progress or (lambda done, total, current: None)
         self._stop = threading.Event()
         self.policy = FolderPolicy([], settings.smart_tags_enabled_by_default)
+        self.custom: CustomTagger | None = None
 
     def run(self, tasks: list[FileTask]) -> IndexSummary:
         self.engine.prepare()
+        self.custom = CustomTagger.latest(self.settings, self.engine.model_id)
         self.policy = FolderPolicy(
             self.store.folder_settings(), self.settings.smart_tags_enabled_by_default
         )
@@ -309,7 +312,7 @@ class IndexRun:
             raise MediaRejected(AssetStatus.failed, "no_frames", "no frame could be decoded")
         found = msg.probe
         tags = self.engine.tag(frame_embeddings, stamps, found.duration_s, found.media_type)
-        return asset_from_probe(
+        asset = asset_from_probe(
             msg.task,
             msg.existing,
             found,
@@ -321,6 +324,7 @@ class IndexRun:
             model_id=self.engine.model_id,
             tagged_at=utc_now(),
         )
+        return with_custom_tags(asset, self.custom, frame_embeddings, stamps)
 
     def _rejected_asset(self, msg: _Rejected) -> Asset:
         err = msg.error
@@ -343,6 +347,16 @@ class IndexRun:
                 **update,
             }
         )
+
+
+def with_custom_tags(
+    asset: Asset, custom: CustomTagger | None, frames: np.ndarray, stamps: list[float]
+) -> Asset:
+    """The asset with the latest training run's custom tags, when there is one."""
+    if custom is None:
+        return asset
+    tags = custom.tags(frames, stamps, asset.media_type, asset.duration_s)
+    return apply_custom_tags(asset, tags, custom.run_id, utc_now())
 
 
 def _folder_of(rel: str) -> str:

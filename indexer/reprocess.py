@@ -18,8 +18,16 @@ from catalog.curation import save_processed
 from catalog.folders import FolderPolicy
 from catalog.settings import Settings
 from catalog.store import AssetStore
+from indexer.custom_tags import CustomTagger
 from indexer.engine import TaggingEngine
-from indexer.pipeline import DISABLED_REASON, IndexRun, IndexSummary, Outcome, Progress
+from indexer.pipeline import (
+    DISABLED_REASON,
+    IndexRun,
+    IndexSummary,
+    Outcome,
+    Progress,
+    with_custom_tags,
+)
 from indexer.scan import FileTask, scan
 
 
@@ -75,12 +83,14 @@ class Reprocess:
         self.settings, self.store, self.engine, self.mode = settings, store, engine, mode
         self.progress = progress or (lambda done, total, current: None)
         self.policy = FolderPolicy([], settings.smart_tags_enabled_by_default)
+        self.custom: CustomTagger | None = None
 
     def run(self, selection: Selection) -> IndexSummary:
         """Raises SelectionError when `selection` names something that is not there."""
         tasks = self._tasks(selection)
         summary = IndexSummary()
         self.engine.prepare()
+        self.custom = CustomTagger.latest(self.settings, self.engine.model_id)
         self.policy = FolderPolicy(
             self.store.folder_settings(), self.settings.smart_tags_enabled_by_default
         )
@@ -128,6 +138,7 @@ class Reprocess:
                 "fingerprint": fingerprint or asset.fingerprint,
             }
         )
+        processed = with_custom_tags(processed, self.custom, frames, stamps)
         save_processed(self.store, processed, self.settings.write_retries)
         return Outcome(asset.path, asset.id, "tagged", "from_cache")
 

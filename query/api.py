@@ -17,6 +17,7 @@ from indexer.jobs import JobRunner
 from query.plan import InvalidQuery, SearchRequest
 from query.routes_curation import router as curation_router
 from query.routes_media import router as media_router
+from query.routes_training import router as training_router
 from query.service import search, tag_listing
 
 log = logging.getLogger("smarttags.api")
@@ -67,13 +68,27 @@ def _install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(status_code=500, content={"detail": "internal error (see the log)"})
 
 
-def create_app(settings: Settings | None = None, store: AssetStore | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, store: AssetStore | None = None, schedule: bool = False
+) -> FastAPI:
+    """The API; `schedule` also runs training and custom tagging on their cron schedules."""
     settings = settings or get_settings()
     holder = StoreHolder(settings, store)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        scheduler = None
+        if schedule:
+            from indexer.scheduler import Scheduler
+
+            scheduler = Scheduler(settings, app.state.jobs, holder.get)
+            scheduler.start()
+            for name, due in scheduler.next_runs().items():
+                log.warning("scheduled %s: next run %s", name, due.isoformat(" ", "minutes"))
+        app.state.scheduler = scheduler
         yield
+        if scheduler is not None:
+            scheduler.stop(settings.job_shutdown_timeout_s)
         app.state.jobs.close(settings.job_shutdown_timeout_s)
         holder.close()
 
@@ -88,6 +103,7 @@ def create_app(settings: Settings | None = None, store: AssetStore | None = None
     app.state.jobs = JobRunner(settings)
     app.include_router(media_router)
     app.include_router(curation_router)
+    app.include_router(training_router)
     _install_error_handlers(app)
 
     @app.get("/healthz", tags=["health"])
@@ -109,6 +125,18 @@ def create_app(settings: Settings | None = None, store: AssetStore | None = None
         """Omnisearch: metadata AND-ed (tier 1), all terms in tags (tier 2), any term (tier 3)."""
         request = SearchRequest(q, folder, type, tuple(kind or ()), limit, offset)
         return search(store, request, settings, with_tags=True)
+
+    @app.get("/schedule", tags=["training"])
+    def schedule_status() -> dict[str, Any]:
+        """Scheduled training and custom tagging: whether they run here, and when next."""
+        scheduler = getattr(app.state, "scheduler", None)
+        runs = scheduler.next_runs() if scheduler else {}
+        return {
+            "enabled": scheduler is not None,
+            "training_cron": settings.training_cron,
+            "tagging_cron": settings.tagging_cron,
+            "next_runs": {name: due.isoformat() for name, due in runs.items()},
+        }
 
     @app.get("/assets/{asset_id}", tags=["assets"])
     def get_asset(asset_id: str, store: StoreDep) -> dict[str, Any]:

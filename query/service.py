@@ -36,8 +36,7 @@ def tag_listing(asset: Asset, settings: Settings) -> list[dict[str, Any]]:
             "source": tag.source.value,
             "confidence": computed.confidence if computed else tag.confidence,
             "weight": weight,
-            "effective": tag.source != "machine"
-            or tag.confidence >= settings.threshold(tag.kind),
+            "effective": tag.source != "machine" or tag.confidence >= settings.threshold(tag.kind),
             "segments": [list(s) for s in computed.segments] if computed else [],
         }
     return sorted(rows.values(), key=lambda r: (-r["weight"], r["tag"]))

@@ -126,8 +126,11 @@ def test_stats_and_doctor(runner, catalog_file, tmp_path):
     stats = json.loads(runner.invoke(cli, ["stats", "--json"]).output)
     assert stats["assets"] == 2 and stats["by_media_type"] == {"image": 1, "video": 1}
     config, checkpoint = write_tiny_model(tmp_path / "model")
-    doctor = runner.invoke(cli, ["doctor"], env={"SMARTTAGS_MODEL": str(config),
-                                                 "SMARTTAGS_PRETRAINED": str(checkpoint)})
+    doctor = runner.invoke(
+        cli,
+        ["doctor"],
+        env={"SMARTTAGS_MODEL": str(config), "SMARTTAGS_PRETRAINED": str(checkpoint)},
+    )
     assert doctor.exit_code == 0, doctor.output
     assert "FAIL" not in doctor.output
     assert "ok   ffmpeg" in doctor.output and "ok   model" in doctor.output

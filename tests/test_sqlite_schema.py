@@ -7,17 +7,21 @@ import sqlite3
 import pytest
 
 from catalog import sqlite_schema
+from catalog.audit import AuditEntry
 from catalog.sqlite_store import SqliteStore
 from catalog.store import StoreError
 from tests.backends import make_settings
 from tests.fixtures import asset
 
+CURRENT = sqlite_schema.SCHEMA_VERSION
+NEXT = CURRENT + 1
 
-def _v2_adds_a_column(conn: sqlite3.Connection) -> None:
+
+def _next_adds_a_column(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE assets ADD COLUMN rating INTEGER")
 
 
-def _v2_fails_half_way(conn: sqlite3.Connection) -> None:
+def _next_fails_half_way(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE assets ADD COLUMN rating INTEGER")
     raise RuntimeError("disk on fire")
 
@@ -39,12 +43,14 @@ def test_a_new_database_gets_the_current_schema_without_backup(tmp_path):
 
 
 def test_a_migration_writes_a_backup_then_applies(v1_store, monkeypatch):
-    monkeypatch.setattr(sqlite_schema, "MIGRATIONS", [*sqlite_schema.MIGRATIONS, _v2_adds_a_column])
-    monkeypatch.setattr(sqlite_schema, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(
+        sqlite_schema, "MIGRATIONS", [*sqlite_schema.MIGRATIONS, _next_adds_a_column]
+    )
+    monkeypatch.setattr(sqlite_schema, "SCHEMA_VERSION", NEXT)
     store = SqliteStore(v1_store)
     assert store.backup_written is not None and store.backup_written.exists()
     with sqlite3.connect(store.backup_written) as backup:
-        assert backup.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert backup.execute("PRAGMA user_version").fetchone()[0] == CURRENT
         assert backup.execute("SELECT COUNT(*) FROM assets").fetchone()[0] == 1
     assert store.get("a") is not None
     store.close()
@@ -52,15 +58,34 @@ def test_a_migration_writes_a_backup_then_applies(v1_store, monkeypatch):
 
 def test_a_failed_migration_changes_nothing(v1_store, monkeypatch):
     monkeypatch.setattr(
-        sqlite_schema, "MIGRATIONS", [*sqlite_schema.MIGRATIONS, _v2_fails_half_way]
+        sqlite_schema, "MIGRATIONS", [*sqlite_schema.MIGRATIONS, _next_fails_half_way]
     )
-    monkeypatch.setattr(sqlite_schema, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(sqlite_schema, "SCHEMA_VERSION", NEXT)
     with pytest.raises(RuntimeError, match="disk on fire"):
         SqliteStore(v1_store)
     with sqlite3.connect(v1_store.sqlite_path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == CURRENT
         columns = [r[1] for r in conn.execute("PRAGMA table_info(assets)")]
         assert "rating" not in columns
+
+
+def test_a_v1_database_migrates_to_v2_with_a_backup(tmp_path, monkeypatch):
+    settings = make_settings(tmp_path)
+    with monkeypatch.context() as v1_only:
+        v1_only.setattr(sqlite_schema, "MIGRATIONS", sqlite_schema.MIGRATIONS[:1])
+        v1_only.setattr(sqlite_schema, "SCHEMA_VERSION", 1)
+        old = SqliteStore(settings)
+        old.upsert_many([asset("a", title="dog")])
+        old.close()
+    store = SqliteStore(settings)
+    assert store.backup_written is not None and ".v1." in store.backup_written.name
+    assert sqlite_schema.current_version(store._conn()) == 2
+    assert store.read("a") is not None
+    store.add_audit(
+        AuditEntry(asset_id="a", action="add", tag="x", before="none", after="manual", actor="t")
+    )
+    assert [e.tag for e in store.audit_log("a")] == ["x"]
+    store.close()
 
 
 def test_a_newer_database_is_refused_clearly(v1_store):

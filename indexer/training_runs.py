@@ -1,0 +1,193 @@
+"""Versioned training runs on disk: each run's record, report and classifiers, newest last.
+
+A run lives at ``data_dir/training/runs/run-NNNN/``: ``run.json`` (started, finished, scope,
+counts, errors, model id, the report rows) and ``classifiers.npz`` (one linear classifier per
+trained tag). A run's folder is claimed with an atomic ``mkdir``, so two runs never share an
+id, and ``run.json`` is written last, atomically: a folder without it is a run that never
+finished and is ignored. The latest run is the one with the highest id.
+
+Light on purpose (numpy only): the API reads reports without loading any model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from catalog.settings import Settings
+from indexer.embedding_cache import load_npz, save_npz_atomic
+
+RUN_FILE = "run.json"
+CLASSIFIERS_FILE = "classifiers.npz"
+_RUN_NAME = re.compile(r"^run-(\d+)$")
+_ID_DIGITS = 4
+
+
+class TagStatus:
+    trained = "trained"
+    needs_more = "needs more examples"
+    not_trained = "not trained"
+
+
+@dataclass
+class TagReport:
+    """One report row; the field names are the report's JSON keys."""
+
+    tag: str
+    positives: int
+    negatives: int
+    small_images: int
+    precision: float | None
+    recall: float | None
+    f1: float | None
+    threshold: float | None
+    coherence: float | None
+    status: str
+
+
+@dataclass
+class TrainingRecord:
+    run: str
+    started: str
+    finished: str | None = None
+    state: str = "running"  # running | done | failed
+    message: str | None = None
+    folder: str = ""
+    tags_requested: list[str] = field(default_factory=list)
+    model_id: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    errors: list[dict[str, str]] = field(default_factory=list)
+    tags: list[TagReport] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainingRecord:
+        rows = [TagReport(**row) for row in data.get("tags", [])]
+        return cls(**{**data, "tags": rows})
+
+
+@dataclass(frozen=True)
+class Classifiers:
+    """Linear classifiers over unit-length asset embeddings: p = sigmoid(x . w + b)."""
+
+    tags: list[str]
+    weights: np.ndarray  # K x D float32
+    bias: np.ndarray  # K float32
+    thresholds: np.ndarray  # K: the probability each tag's best-F1 operating point needs
+
+    @classmethod
+    def empty(cls, dim: int = 0) -> Classifiers:
+        return cls([], np.zeros((0, dim), np.float32), np.zeros(0, np.float32), np.zeros(0))
+
+
+def runs_root(settings: Settings) -> Path:
+    return settings.data_dir / "training" / "runs"
+
+
+def claim_run(settings: Settings) -> tuple[str, Path]:
+    """A fresh run id and its (new, empty) folder."""
+    return claim_numbered(runs_root(settings))
+
+
+def claim_numbered(folder: Path, suffix: str = "") -> tuple[str, Path]:
+    """The next free `run-NNNN`, created atomically under `folder` so that concurrent runs
+    never share one: a folder, or with a `suffix` (".json") an empty file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    number = max((_number(p.name.removesuffix(suffix)) for p in folder.iterdir()), default=0)
+    while True:
+        number += 1
+        run_id = f"run-{number:0{_ID_DIGITS}d}"
+        path = folder / f"{run_id}{suffix}"
+        try:
+            if suffix:
+                path.open("x").close()
+            else:
+                path.mkdir()
+            return run_id, path
+        except FileExistsError:  # another run claimed it first
+            continue
+
+
+def save_record(settings: Settings, record: TrainingRecord) -> None:
+    write_json_atomic(runs_root(settings) / record.run / RUN_FILE, record.to_dict())
+
+
+def save_classifiers(settings: Settings, run_id: str, classifiers: Classifiers) -> None:
+    save_npz_atomic(
+        runs_root(settings) / run_id / CLASSIFIERS_FILE,
+        tags=np.array(classifiers.tags, dtype=str),
+        weights=classifiers.weights.astype(np.float32),
+        bias=classifiers.bias.astype(np.float32),
+        thresholds=classifiers.thresholds.astype(np.float64),
+    )
+
+
+def load_classifiers(settings: Settings, run_id: str) -> Classifiers | None:
+    arrays = load_npz(runs_root(settings) / run_id / CLASSIFIERS_FILE)
+    if arrays is None:
+        return None
+    return Classifiers(
+        tags=[str(t) for t in arrays["tags"]],
+        weights=arrays["weights"].astype(np.float32),
+        bias=arrays["bias"].astype(np.float32),
+        thresholds=arrays["thresholds"].astype(np.float64),
+    )
+
+
+def list_runs(settings: Settings) -> list[TrainingRecord]:
+    """Every finished or failed run, oldest first."""
+    root = runs_root(settings)
+    if not root.is_dir():
+        return []
+    records = []
+    for folder in numbered(list(root.iterdir())):
+        record = _read_record(folder / RUN_FILE)
+        if record is not None:
+            records.append(record)
+    return records
+
+
+def latest_run(settings: Settings) -> TrainingRecord | None:
+    """The newest run that finished (a failed run has no report to show)."""
+    done = [r for r in list_runs(settings) if r.state == "done"]
+    return done[-1] if done else None
+
+
+def _read_record(path: Path) -> TrainingRecord | None:
+    try:
+        return TrainingRecord.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def numbered(paths: list[Path], suffix: str = "") -> list[Path]:
+    """The `run-NNNN` entries among `paths`, oldest first."""
+    found = [p for p in paths if _number(p.name.removesuffix(suffix))]
+    return sorted(found, key=lambda p: _number(p.name.removesuffix(suffix)))
+
+
+def _number(name: str) -> int:
+    match = _RUN_NAME.match(name)
+    return int(match.group(1)) if match else 0
+
+
+def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
+    """Readers see the old file or the new one, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.")
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            json.dump(payload, handle, ensure_ascii=False, indent=1)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
