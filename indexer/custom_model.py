@@ -12,8 +12,9 @@
   predictions, placed midway between the lowest score it accepts and the highest it rejects
   (the same held-out F1, with the widest margin for new assets); precision, recall and F1 are
   reported at it.
-- Coherence: mean cosine similarity of the positives to their (unit) centroid: 1.0 when they
-  all look alike, lower when the tag covers visually different things.
+- Coherence: how much tighter the positives sit around their centroid than the assets in scope
+  sit around theirs (see `coherence`): 1.0 when they all look alike, near 0 when the tag
+  covers things as varied as the library itself.
 """
 
 from __future__ import annotations
@@ -100,9 +101,20 @@ def best_f1_threshold(scores: np.ndarray, labels: np.ndarray) -> Evaluation:
     )
 
 
-def coherence(positives: np.ndarray) -> float | None:
+def spread(features: np.ndarray) -> float:
+    """1 - mean cosine similarity to the (unit) centroid: 0 when all are alike."""
+    unit = unit_rows(features)
+    centroid = unit_rows(unit.mean(axis=0, keepdims=True))[0]
+    return float(1.0 - (unit @ centroid).mean())
+
+
+def coherence(positives: np.ndarray, scope: np.ndarray) -> float | None:
+    """1 - spread(positives) / spread(scope), in [0, 1]: 1 when the positives all look alike,
+    0 when they are as varied as the assets in scope at large. Relative, because a model's
+    embeddings fill a narrow cone whose width differs between models."""
     if len(positives) < 2:
         return None
-    unit = unit_rows(positives)
-    centroid = unit_rows(unit.mean(axis=0, keepdims=True))[0]
-    return float((unit @ centroid).mean())
+    whole = spread(scope)
+    if whole <= 0:
+        return 1.0
+    return float(np.clip(1.0 - spread(positives) / whole, 0.0, 1.0))

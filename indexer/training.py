@@ -158,7 +158,7 @@ def train_tag(
         recall=evaluation.recall if evaluation else None,
         f1=evaluation.f1 if evaluation else None,
         threshold=evaluation.threshold if evaluation else None,
-        coherence=coherence(features[labels]),
+        coherence=coherence(features[labels], features),
         status=tag_status(positives, evaluation, settings),
     )
     return row, model

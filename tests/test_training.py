@@ -198,7 +198,7 @@ def test_a_second_run_embeds_nothing_new(world):
 
 def test_coherence_is_higher_for_a_uniform_family(world):
     red = _row(world.records[0], RED).coherence
-    assert red > _mixed_coherence(world)
+    assert red > _mixed_coherence(world) + 0.3
 
 
 def _mixed_coherence(world) -> float:
@@ -211,7 +211,8 @@ def _mixed_coherence(world) -> float:
         for a in world.store.iter_assets("curated")
         if a.content_hash and engine.cached_embeddings(a.content_hash) is not None
     ]
-    return coherence(np.stack(features))
+    scope = np.stack(features)
+    return coherence(scope[::2], scope)  # every other asset of the scope: many families
 
 
 # --- tagging and search ----------------------------------------------------------------
