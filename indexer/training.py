@@ -165,10 +165,11 @@ def train_tag(
 
 
 def tag_status(positives: int, evaluation: Evaluation | None, settings: Settings) -> str:
-    if evaluation is None:
-        return TagStatus.not_trained
+    # fewer examples than the guideline is what a user can act on, whatever the metrics say
     if positives < settings.custom_min_examples:
         return TagStatus.needs_more
+    if evaluation is None:  # enough positives, but too few negatives to learn from
+        return TagStatus.not_trained
     return TagStatus.trained if evaluation.f1 >= settings.custom_min_f1 else TagStatus.not_trained
 
 

@@ -123,3 +123,14 @@ def test_unreachable_opensearch_gives_503_not_a_trace(tmp_path):
             assert response.status_code == 503, path
             assert "127.0.0.1:9" in response.json()["detail"]
             assert "Traceback" not in response.text
+
+
+def test_schedule_runs_only_when_asked_and_shows_next_runs(tmp_path):
+    settings = make_settings(tmp_path, tagging_cron="15 3 * * *")
+    with TestClient(create_app(settings, SqliteStore(settings), schedule=True)) as scheduled:
+        body = scheduled.get("/schedule").json()
+        assert body["enabled"] is True
+        assert set(body["next_runs"]) == {"scheduled-train", "scheduled-autotag"}
+        assert body["next_runs"]["scheduled-autotag"][11:16] == "03:15"
+    with TestClient(create_app(settings, SqliteStore(settings))) as plain:
+        assert plain.get("/schedule").json()["enabled"] is False

@@ -574,4 +574,4 @@ def test_a_tag_without_visual_consistency_is_not_trained(tmp_path):
     two = [{"rare"} if i < 2 else set() for i in range(count)]
     few, model = train_tag("rare", Examples(assets, two, features), settings)
     assert (few.positives, few.f1, model) == (2, None, None)  # too few to fit at all
-    assert few.status == TagStatus.not_trained
+    assert few.status == TagStatus.needs_more  # what the user can act on
