@@ -98,6 +98,8 @@ class Reprocess:
         for done, (task, asset) in enumerate(tasks):
             self.progress(done, len(tasks), task.rel)
             outcome = None if asset is None else self._from_cache(asset, task)
+            if outcome is None and not task.path.is_file():
+                outcome = self._no_file(task, asset)
             if outcome is None:
                 to_decode.append(task)
             else:
@@ -142,12 +144,15 @@ class Reprocess:
         save_processed(self.store, processed, self.settings.write_retries)
         return Outcome(asset.path, asset.id, "tagged", "from_cache")
 
+    def _no_file(self, task: FileTask, asset: Asset | None) -> Outcome:
+        """A catalog-only asset (imported metadata, never indexed) has nothing to re-tag; a
+        file that was indexed and is gone is a failure. The stored record is left as is."""
+        if self.mode is Mode.retag and asset is not None and not asset.content_hash:
+            return Outcome(task.rel, task.asset_id, "skipped", "no_media_file")
+        return Outcome(task.rel, task.asset_id, "failed", "missing_file")
+
     def _decode(self, tasks: list[FileTask], summary: IndexSummary, total: int) -> None:
-        present = [t for t in tasks if t.path.is_file()]
-        for task in tasks:
-            if not task.path.is_file():
-                summary.add(Outcome(task.rel, task.asset_id, "failed", "missing_file"))
-        offset = total - len(present)
+        offset = total - len(tasks)
 
         def report(done: int, _: int, current: str) -> None:
             self.progress(offset + done, total, current)
@@ -160,7 +165,7 @@ class Reprocess:
             progress=report,
             use_cache=self.mode is not Mode.full,
         )
-        for outcome in run.run(present).assets:
+        for outcome in run.run(tasks).assets:
             summary.add(outcome)
 
 

@@ -31,3 +31,14 @@ $st stats
 $st search "woman running"
 $st search "running" --kind action --folder campaigns
 $st search "" --folder campaigns/winter
+
+# curation, folders and re-tagging
+first=$($st search "" --folder campaigns/summer --limit 1 --json \
+  | .venv/bin/python -c 'import json, sys; print(json.load(sys.stdin)["hits"][0]["id"])')
+$st tags "$first"
+$st tag add "$first" "summer campaign"
+$st folder set campaigns/winter --video disable
+$st folder show campaigns/winter/archive
+$st reindex --retag --folder campaigns || true  # exit 1 only if a file failed
+$st search "summer campaign"
+$st audit "$first"

@@ -311,3 +311,19 @@ def test_reprocess_over_http_is_a_job(two_photos):
         assert job["summary"]["from_cache"] == 2 and job["done"] == job["total"] == 2
         assert client.post("/reprocess", json={"asset_ids": ["nope"]}).status_code == 404
         assert client.post("/reprocess", json={"mode": "sideways"}).status_code == 422
+
+
+def test_catalog_only_assets_are_skipped_by_retag_and_fail_a_full_run(two_photos):
+    from tests.fixtures import asset
+
+    settings, store, _ = two_photos
+    store.upsert_many([asset("imported", path="shoot/never-indexed.jpg")])
+    retag = _reprocess(settings, store, Mode.retag)
+    assert (retag.tagged, dict(retag.skipped), dict(retag.failed)) == (
+        2,
+        {"no_media_file": 1},
+        {},
+    )
+    full = _reprocess(settings, store, Mode.full)
+    assert dict(full.failed) == {"missing_file": 1} and full.tagged == 2
+    assert store.get("imported").status is AssetStatus.catalogued  # the record is untouched
