@@ -130,19 +130,26 @@ def backup(conn: sqlite3.Connection, db_path: Path, version: int) -> Path:
     return target
 
 
-def migrate(conn: sqlite3.Connection, db_path: Path) -> Path | None:
-    """Bring the schema to SCHEMA_VERSION; returns the backup written, if any."""
+def _checked_version(conn: sqlite3.Connection, db_path: Path) -> int:
     version = current_version(conn)
     if version > SCHEMA_VERSION:
         raise StoreError(
             f"{db_path} has schema version {version}, newer than this smarttags "
             f"({SCHEMA_VERSION}); upgrade smarttags"
         )
+    return version
+
+
+def migrate(conn: sqlite3.Connection, db_path: Path) -> Path | None:
+    """Bring the schema to SCHEMA_VERSION; returns the backup written, if any."""
+    version = _checked_version(conn, db_path)
     if version == SCHEMA_VERSION:
         return None
     saved = backup(conn, db_path, version) if version > 0 else None
     conn.execute("BEGIN IMMEDIATE")
     try:
+        # another process (the API, a second CLI) may have migrated while we waited for the lock
+        version = _checked_version(conn, db_path)
         for step in MIGRATIONS[version:]:
             step(conn)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

@@ -101,3 +101,40 @@ def test_a_damaged_database_file_is_a_clear_error(tmp_path):
     settings.sqlite_path.write_bytes(b"this is not a database" * 100)
     with pytest.raises(StoreError, match="not a smarttags database or is damaged"):
         SqliteStore(settings)
+
+
+def test_an_opener_waiting_on_another_ones_migration_does_not_repeat_it(tmp_path):
+    """A second process (the API, another CLI) that found version 0 before the first one
+    committed its migration must not run it again once it gets the lock."""
+    import sqlite3
+    import threading
+    import time
+
+    from catalog.settings import Settings
+    from catalog.sqlite_schema import MIGRATIONS, SCHEMA_VERSION
+    from catalog.sqlite_store import SqliteStore
+
+    settings = Settings(data_dir=tmp_path)
+    tmp_path.mkdir(exist_ok=True)
+    first = sqlite3.connect(settings.sqlite_path, isolation_level=None)
+    first.execute("PRAGMA journal_mode = WAL")
+    first.execute("BEGIN IMMEDIATE")
+    for step in MIGRATIONS:
+        step(first)
+    outcome: dict = {}
+
+    def second_opener() -> None:
+        try:
+            SqliteStore(settings).close()
+            outcome["ok"] = True
+        except Exception as exc:
+            outcome["error"] = exc
+
+    opener = threading.Thread(target=second_opener)
+    opener.start()
+    time.sleep(0.5)  # it has read version 0 and now waits for the write lock
+    first.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    first.execute("COMMIT")
+    opener.join(30)
+    first.close()
+    assert outcome == {"ok": True}
