@@ -10,8 +10,8 @@ from typing import TypeVar
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from indexer.cli_index import progress_bar
 from indexer.cli_support import (
     EXIT_PARTIAL,
     EXIT_SETUP,
@@ -29,24 +29,12 @@ DEFAULT_XLSX = Path("training-report.xlsx")
 _FILE_WIDTH = 160  # a table written to a file is not squeezed to a terminal's width
 
 
-def _progress_bar(console: Console, label: str) -> Progress:
-    return Progress(
-        TextColumn(f"[bold]{label}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[current]}"),
-        console=console,
-        transient=False,
-    )
-
-
 def _run_with_bar(label: str, run: Callable[[ProgressFn], T]) -> T:
     """Call run(progress) under a progress bar on stderr; setup failures exit cleanly."""
     from indexer.ffmpeg_tools import FfmpegNotFound
     from indexer.model import ModelUnavailable
 
-    with _progress_bar(Console(stderr=True), label) as bar:
+    with progress_bar(Console(stderr=True), label) as bar:
         task = bar.add_task(label, total=None, current="loading the model")
 
         def report(done: int, total: int, current: str) -> None:
