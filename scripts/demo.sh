@@ -6,6 +6,11 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh "indexer"
 export SMARTTAGS_DATA_DIR="${SMARTTAGS_DATA_DIR:-$PWD/.data/demo}"
 st=.venv/bin/smarttags
+# Without a route to the model hub, fail the weights download at once (not after ~45 s of retries).
+if ! .venv/bin/python -c "import socket; socket.create_connection(('huggingface.co', 443), 3)" \
+  2>/dev/null; then
+  export HF_HUB_OFFLINE=1
+fi
 library=.data/demo-library
 $st sample-library "$library"
 
