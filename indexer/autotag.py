@@ -10,8 +10,7 @@ unchanged. Each run leaves a record at ``data_dir/autotag/run-NNNN.json``.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,10 +23,16 @@ from indexer.custom_features import FeatureError, FeatureSource
 from indexer.custom_scope import assets_in_scope
 from indexer.custom_tags import CustomTagger, apply_custom_tags
 from indexer.engine import TaggingEngine
-from indexer.training_runs import claim_numbered, numbered, write_json_atomic
-
-Progress = Callable[[int, int, str], None]
-Clock = Callable[[], datetime]
+from indexer.training_runs import (
+    Clock,
+    Progress,
+    RunRecord,
+    claim_numbered,
+    numbered,
+    quiet,
+    recorded,
+    write_json_atomic,
+)
 
 
 class NoTrainedModel(RuntimeError):
@@ -35,13 +40,7 @@ class NoTrainedModel(RuntimeError):
 
 
 @dataclass
-class AutotagRecord:
-    run: str
-    started: str
-    finished: str | None = None
-    state: str = "running"  # running | done | failed
-    message: str | None = None
-    folder: str = ""
+class AutotagRecord(RunRecord):
     scheduled: bool = False
     force: bool = False
     training_run: str | None = None
@@ -50,9 +49,6 @@ class AutotagRecord:
     skipped: int = 0  # smart tags disabled in its folder, never indexed, or changed meanwhile
     embedded: int = 0  # assets read and encoded because no embeddings were cached
     errors: list[dict[str, str]] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def retag_age(settings: Settings, scheduled: bool) -> timedelta:
@@ -99,20 +95,9 @@ def autotag(
     )
     write_json_atomic(path, record.to_dict())
     tools = _Tools(tagger, FeatureSource(settings, engine))
-    try:
-        _tag_scope(record, settings, store, tools, now, progress or _quiet)
-        record.state = "done"
-    except BaseException as exc:
-        record.state, record.message = "failed", f"{type(exc).__name__}: {exc}"
-        raise
-    finally:
-        record.finished = now().isoformat()
-        write_json_atomic(path, record.to_dict())
+    with recorded(record, lambda: write_json_atomic(path, record.to_dict()), now):
+        _tag_scope(record, settings, store, tools, now, progress or quiet)
     return record
-
-
-def _quiet(done: int, total: int, current: str) -> None:
-    pass
 
 
 @dataclass

@@ -94,6 +94,7 @@ class _Rejected:
 @dataclass
 class _Catalogued:
     task: FileTask
+    existing: Asset | None
     probe: ProbeResult
     content_hash: str
     fingerprint: str
@@ -216,7 +217,7 @@ class IndexRun:
                 f"{DISABLED_REASON}: smart tags are disabled for {found.media_type.value}s "
                 f"here, {effective.describe()}"
             )
-            yield _Catalogued(task, found, digest, fingerprint, reason)
+            yield _Catalogued(task, existing, found, digest, fingerprint, reason)
             return
         cached = self.engine.cached_embeddings(digest) if self.use_cache else None
         if cached is None:
@@ -287,7 +288,7 @@ class IndexRun:
     def _catalogued_asset(self, msg: _Catalogued) -> Asset:
         return asset_from_probe(
             msg.task,
-            self._existing(msg.task),
+            msg.existing,
             msg.probe,
             smart_tags=[],
             status=AssetStatus.catalogued,

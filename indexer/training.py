@@ -14,9 +14,8 @@ F1 reaches custom_min_f1, `not trained` otherwise. Only `trained` tags are appli
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
 
 import numpy as np
 
@@ -30,16 +29,17 @@ from indexer.custom_tags import asset_feature
 from indexer.engine import TaggingEngine
 from indexer.training_runs import (
     Classifiers,
+    Clock,
+    Progress,
     TagReport,
     TagStatus,
     TrainingRecord,
     claim_run,
+    quiet,
+    recorded,
     save_classifiers,
     save_record,
 )
-
-Progress = Callable[[int, int, str], None]
-Clock = Callable[[], datetime]
 
 
 def train(
@@ -59,20 +59,9 @@ def train(
         folder=normalize_folder(folder),
         tags_requested=sorted({normalize_tag(t) for t in tags or ()}),
     )
-    try:
-        _train_into(record, settings, store, engine, progress or _quiet)
-        record.state = "done"
-    except BaseException as exc:
-        record.state, record.message = "failed", f"{type(exc).__name__}: {exc}"
-        raise
-    finally:
-        record.finished = now().isoformat()
-        save_record(settings, record)
+    with recorded(record, lambda: save_record(settings, record), now):
+        _train_into(record, settings, store, engine, progress or quiet)
     return record
-
-
-def _quiet(done: int, total: int, current: str) -> None:
-    pass
 
 
 def _train_into(

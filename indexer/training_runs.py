@@ -15,7 +15,10 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -52,22 +55,51 @@ class TagReport:
     status: str
 
 
+Progress = Callable[[int, int, str], None]
+Clock = Callable[[], datetime]
+
+
+def quiet(done: int, total: int, current: str) -> None:
+    """A progress callback that reports nowhere."""
+
+
 @dataclass
-class TrainingRecord:
+class RunRecord:
+    """What every training or tagging run leaves behind."""
+
     run: str
     started: str
     finished: str | None = None
     state: str = "running"  # running | done | failed
     message: str | None = None
     folder: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@contextmanager
+def recorded(record: RunRecord, save: Callable[[], None], now: Clock) -> Iterator[None]:
+    """Mark `record` done or failed (with the error) and finished, and save it, whatever
+    happens inside."""
+    try:
+        yield
+        record.state = "done"
+    except BaseException as exc:
+        record.state, record.message = "failed", f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        record.finished = now().isoformat()
+        save()
+
+
+@dataclass
+class TrainingRecord(RunRecord):
     tags_requested: list[str] = field(default_factory=list)
     model_id: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
     errors: list[dict[str, str]] = field(default_factory=list)
     tags: list[TagReport] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainingRecord:
