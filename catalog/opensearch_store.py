@@ -29,11 +29,12 @@ from opensearchpy.exceptions import ConnectionTimeout, SSLError, TransportError
 
 from catalog.asset import Asset, utc_now
 from catalog.audit import AuditEntry
-from catalog.effective import indexed_tags, meta_tokens
+from catalog.effective import indexed_tags, meta_tokens, terms_field
 from catalog.folders import FolderSetting
 from catalog.settings import Settings
 from catalog.store import (
     BackendUnavailable,
+    DslSearch,
     RankedHit,
     RankedPage,
     RebuildProgress,
@@ -42,8 +43,6 @@ from catalog.store import (
     StoreStats,
     Versioned,
 )
-from query.dsl import compile_plan, terms_field
-from query.plan import QueryPlan
 
 MAPPINGS_DIR = Path(__file__).resolve().parents[1] / "mappings"
 MAPPING_FILE = MAPPINGS_DIR / "assets.json"
@@ -229,6 +228,7 @@ def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
 
 class OpenSearchStore:
     name = "opensearch"
+    dialect = "dsl"
 
     def __init__(
         self,
@@ -628,17 +628,14 @@ class OpenSearchStore:
         doc = found["docs"][0]
         return _asset(doc) if doc.get("found") else None
 
-    def search(self, plan: QueryPlan) -> RankedPage:
-        body = compile_plan(plan)
-        if body is None:
-            return RankedPage(total=0)
+    def execute_search(self, compiled: DslSearch) -> RankedPage:  # type: ignore[override]
         self._ensure_index()
         response = self._call(
-            self.client.search, index=self.alias, body=body, _source_includes=["doc"]
+            self.client.search, index=self.alias, body=compiled.body, _source_includes=["doc"]
         )
         hits = response["hits"]
         ranked = [
-            RankedHit(_asset(h), 0.0 if plan.browse else _float32(h["_score"]))
+            RankedHit(_asset(h), _float32(h["_score"]) if compiled.scored else 0.0)
             for h in hits["hits"]
         ]
         return RankedPage(hits["total"]["value"], ranked)

@@ -26,7 +26,7 @@ from indexer.reprocess import Mode, Reprocess, Selection, SelectionError
 from indexer.scan import scan
 from query.plan import SearchRequest, build_plan
 from query.ranking import explain
-from query.service import search
+from query.service import run_plan, search
 from tests.test_pipeline import _logging_ffmpeg, settings_for
 
 pytest_plugins = ["tests.media", "tests.test_pipeline"]
@@ -193,7 +193,7 @@ def test_contract_holds_for_curated_tags_after_reprocessing(
             ("hero shot", True),
         ):
             plan = build_plan(SearchRequest(text, limit=50), settings)
-            page = store.search(plan)
+            page = run_plan(store, plan)
             hits = {h.asset.id: h for h in page.hits}
             assert (photo.id in hits) is present or text != curated["removed"], text
             for hit in page.hits:
@@ -202,7 +202,7 @@ def test_contract_holds_for_curated_tags_after_reprocessing(
                 match = explain(hits[photo.id].asset, plan, settings.weight_quantum)
                 sources = {m.source for m in match.tags}
                 assert sources & {"promoted", "manual"}, (text, sources)
-        top = store.search(build_plan(SearchRequest(curated["promoted"]), settings)).hits[0]
+        top = run_plan(store, build_plan(SearchRequest(curated["promoted"]), settings)).hits[0]
         assert top.asset.id == photo.id  # the promote boost outranks any machine tag
 
 
