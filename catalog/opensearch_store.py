@@ -10,7 +10,6 @@ The audit log and the folder settings live in plain indices beside it, `<alias>-
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import struct
 import threading
@@ -19,7 +18,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -43,9 +41,9 @@ from catalog.store import (
     StoreStats,
     Versioned,
 )
+from mappings import load_json
 
-MAPPINGS_DIR = Path(__file__).resolve().parents[1] / "mappings"
-MAPPING_FILE = MAPPINGS_DIR / "assets.json"
+ASSETS_MAPPING = "assets.json"
 AUDIT = "audit"  # the suffix of a side index and the stem of its mapping file
 FOLDERS = "folders"
 HTTP_CONFLICT = 409
@@ -79,11 +77,12 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def load_mapping(file: Path = MAPPING_FILE) -> dict[str, Any]:
+def load_mapping(name: str = ASSETS_MAPPING) -> dict[str, Any]:
+    """A mapping shipped in the `mappings` package (package data, so any install has it)."""
     try:
-        return json.loads(file.read_text())
-    except OSError as exc:
-        raise StoreError(f"cannot read the index mapping {file}: {exc.strerror}") from None
+        return load_json(name)
+    except (OSError, ValueError) as exc:
+        raise StoreError(f"cannot read the index mapping {name}: {exc}") from None
 
 
 def make_client(settings: Settings, **kwargs: Any) -> OpenSearch:
@@ -167,7 +166,7 @@ def _asset(hit: dict[str, Any]) -> Asset:
     return Asset.model_validate(hit["_source"]["doc"])
 
 
-def _condition(expected: str | None) -> dict[str, Any]:
+def condition(expected: str | None) -> dict[str, Any]:
     """The request parameters of a write that must find version `expected` (None: none)."""
     if expected is None:
         return {"op_type": "create"}
@@ -205,10 +204,10 @@ def _recopy(hit: Hit, held: Hit | None, own_last: int) -> dict[str, Any] | None:
     rebuild's own (`own_last`): the index has one shard (mappings/assets.json), so its sequence
     numbers order all of its writes."""
     if held is None:
-        return _condition(None)
+        return condition(None)
     if held["_seq_no"] > own_last or held["_source"]["doc"] == hit["_source"]["doc"]:
         return None
-    return _condition(f"{held['_seq_no']}:{held['_primary_term']}")
+    return condition(f"{held['_seq_no']}:{held['_primary_term']}")
 
 
 def _changed_since(since: datetime) -> dict[str, Any]:
@@ -272,6 +271,10 @@ class OpenSearchStore:
             self._backoff(attempt)
             attempt += 1
 
+    def call(self, request: Callable[..., T], /, **kwargs: Any) -> T:
+        """A request with the store's retries and errors, for the side stores (jobs, keys)."""
+        return self._call(request, **kwargs)
+
     def _backoff(self, attempt: int) -> None:
         self._sleep(min(self.settings.opensearch_backoff_s * 2**attempt, MAX_BACKOFF_S))
 
@@ -320,10 +323,10 @@ class OpenSearchStore:
 
     def create_index(self, version: int, exist_ok: bool = False) -> str:
         name = self.index_name(version)
-        self._create(name, MAPPING_FILE, exist_ok)
+        self._create(name, ASSETS_MAPPING, exist_ok)
         return name
 
-    def _create(self, name: str, mapping: Path, exist_ok: bool) -> None:
+    def _create(self, name: str, mapping: str, exist_ok: bool) -> None:
         body = load_mapping(mapping)
         body["settings"]["index"]["max_result_window"] = self.settings.max_result_window
         # exist_ok: another process may create the index at the same moment.
@@ -362,14 +365,14 @@ class OpenSearchStore:
                 self.swap_alias(self.create_index(1, exist_ok=True))
             self._ready = True
 
-    def _side_index(self, kind: str) -> str:
+    def side_index(self, kind: str) -> str:
         """`<alias>-<kind>`, created from mappings/<kind>.json on first use."""
         name = f"{self.alias}-{kind}"
         if name in self._side_ready:
             return name
         with self._lock:
             if name not in self._side_ready:
-                self._create(name, MAPPINGS_DIR / f"{kind}.json", exist_ok=True)
+                self._create(name, f"{kind}.json", exist_ok=True)
                 self._side_ready.add(name)
         return name
 
@@ -480,7 +483,7 @@ class OpenSearchStore:
 
     def replace(self, asset: Asset, expected: str | None) -> bool:
         self._ensure_index()
-        condition = _condition(expected)
+        written_if = condition(expected)
         # a document that was read names its creation time: no lookup needed to keep it
         known = "created_at" in asset.model_fields_set
         asset = keep_times(asset, None if known else self._created_at([asset.id]).get(asset.id))
@@ -492,7 +495,7 @@ class OpenSearchStore:
                 id=asset.id,
                 body=document,
                 refresh=True,
-                **condition,
+                **written_if,
             )
         except VersionConflict:
             return False
@@ -500,11 +503,11 @@ class OpenSearchStore:
 
     # folder settings and the audit log, in plain indices beside the alias
     def folder_settings(self) -> list[FolderSetting]:
-        pages = self._scan(self._side_index(FOLDERS), {"match_all": {}}, sort="folder")
+        pages = self._scan(self.side_index(FOLDERS), {"match_all": {}}, sort="folder")
         return [FolderSetting.model_validate(hit["_source"]) for hits in pages for hit in hits]
 
     def save_folder_setting(self, setting: FolderSetting) -> None:
-        index = self._side_index(FOLDERS)
+        index = self.side_index(FOLDERS)
         # '' (the library root) is no valid document id, and paths would need escaping
         doc_id = hashlib.sha1(setting.folder.encode()).hexdigest()
         if setting.is_default:
@@ -516,7 +519,7 @@ class OpenSearchStore:
     def add_audit(self, entry: AuditEntry) -> None:
         # `at` has second precision: the write time orders the entries of one second
         body = {**entry.model_dump(mode="json"), "logged_us": time.time_ns() // 1000}
-        index = self._side_index(AUDIT)
+        index = self.side_index(AUDIT)
         self._call(self.client.index, index=index, id=entry.id, body=body, refresh=True)
 
     def audit_log(self, asset_id: str | None = None, limit: int = 100) -> list[AuditEntry]:
@@ -526,7 +529,7 @@ class OpenSearchStore:
             "sort": [{"at": "desc"}, {"logged_us": "desc"}, {"id": "desc"}],
             "size": min(limit, self.settings.max_result_window),
         }
-        response = self._call(self.client.search, index=self._side_index(AUDIT), body=body)
+        response = self._call(self.client.search, index=self.side_index(AUDIT), body=body)
         entries = []
         for hit in response["hits"]["hits"]:
             fields = {k: v for k, v in hit["_source"].items() if k != "logged_us"}

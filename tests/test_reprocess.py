@@ -19,7 +19,6 @@ from catalog.audit import ModerationAction
 from catalog.curation import moderate
 from catalog.folders import FolderSetting, Toggle
 from catalog.stores import open_store
-from indexer.cli import cli
 from indexer.engine import TaggingEngine
 from indexer.pipeline import IndexRun
 from indexer.reprocess import Mode, Reprocess, Selection, SelectionError
@@ -27,6 +26,7 @@ from indexer.scan import scan
 from query.plan import SearchRequest, build_plan
 from query.ranking import explain
 from query.service import run_plan, search
+from smarttags.cli import cli
 from tests.test_pipeline import _logging_ffmpeg, settings_for
 
 pytest_plugins = ["tests.media", "tests.test_pipeline"]
@@ -300,13 +300,13 @@ def test_reprocess_over_http_is_a_job(two_photos):
     from fastapi.testclient import TestClient
 
     from query.api import create_app
+    from tests.workers import wait_for_job_http, worker_thread
 
     settings, store, _ = two_photos
-    with TestClient(create_app(settings, store)) as client:
+    with worker_thread(settings), TestClient(create_app(settings, store)) as client:
         started = client.post("/reprocess", json={"mode": "retag", "folder": "shoot"})
         assert started.status_code == 202, started.text
-        client.app.state.jobs.wait_idle(60)
-        job = client.get(started.json()["status_url"]).json()
+        job = wait_for_job_http(client, started.json()["job_id"], 60)
         assert job["state"] == "done", job
         assert job["summary"]["from_cache"] == 2 and job["done"] == job["total"] == 2
         assert client.post("/reprocess", json={"asset_ids": ["nope"]}).status_code == 404
