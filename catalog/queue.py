@@ -197,8 +197,12 @@ class JobQueue:
         with self._claims_lock:
             return list(self._claims)
 
+    def claim(self, job_id: str) -> JobRecord | None:
+        """Take a queued job for this worker (compare-and-set); None when it is not queued."""
+        return change(self.jobs, job_id, self._claim)
+
     def _run(self, job_id: str) -> None:
-        claimed = change(self.jobs, job_id, self._claim)
+        claimed = self.claim(job_id)
         if claimed is None:
             log.info("job %s is not queued any more (another worker has it, or it ended)", job_id)
             return

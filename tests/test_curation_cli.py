@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from catalog.sqlite_store import SqliteStore
-from smarttags import cli as main_cli
 from query.plan import SearchRequest
 from query.service import search, tag_listing
+from smarttags import cli as main_cli
 from smarttags.cli_curation import audit_cmd, folder_group, tag_group, tags_cmd
 from tests.backends import make_settings
 from tests.fixtures import asset, tag
