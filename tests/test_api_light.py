@@ -13,10 +13,10 @@ import sys
 
 import httpx
 
-pytest_plugins = ["tests.media"]
-
 from tests.backends import make_settings
 from tests.processes import Proc, free_port, settings_env, wait_http
+
+pytest_plugins = ["tests.media"]
 
 HEAVY = ("torch", "open_clip", "ffmpeg", "imageio_ffmpeg", "indexer")
 _IMPORT_LINE = re.compile(r"^import time:\s+\d+ \|\s+\d+ \|\s+(\S.*)$")
