@@ -17,6 +17,7 @@ from catalog.queue import JobQueue
 from catalog.settings import Settings, get_settings
 from catalog.store import AssetStore, BackendUnavailable, StoreError
 from catalog.stores import LazyStore
+from query.metrics import install_metrics
 from query.plan import InvalidQuery
 from query.routes_assets import router as assets_router
 from query.routes_curation import router as curation_router
@@ -82,5 +83,6 @@ def create_app(
         health_router,
     ):
         app.include_router(router)
+    install_metrics(app, settings, stores, jobs)
     _install_error_handlers(app)
     return app
