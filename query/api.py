@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 
 from catalog.queue import JobQueue
 from catalog.settings import Settings, get_settings
@@ -65,11 +66,14 @@ def create_app(
         jobs.close()
         stores.close()
 
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI and ReDoc from the app itself (fastapi-offline) and
+    # ask no online validator: the docs work where the API has no internet access
+    app = FastAPIOffline(
         lifespan=lifespan,
         title="smarttags",
         summary="Smart tags and Omnisearch for video and image libraries",
         version=VERSION,
+        swagger_ui_parameters={"validatorUrl": None},
     )
     app.state.settings = settings
     app.state.stores = stores
