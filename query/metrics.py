@@ -220,4 +220,3 @@ def install_metrics(app: FastAPI, settings: Settings, stores: LazyStore, queue: 
     app.state.metrics = Metrics(settings, stores, queue)
     app.add_middleware(RequestTimer, histogram=app.state.metrics.latency)
     app.include_router(router)
-

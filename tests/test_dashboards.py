@@ -384,19 +384,34 @@ def live(osmem_clone, tmp_path):
                 smart_tags=TAGGED[:1],
                 manual_tags=["holiday"],
             ),
-            Asset(path="beach/broken.mp4", media_type="video", status="failed",
-                  status_reason="corrupt"),
-            Asset(path="docs/huge.mov", media_type="video", status="skipped",
-                  status_reason="too_large"),
+            Asset(
+                path="beach/broken.mp4",
+                media_type="video",
+                status="failed",
+                status_reason="corrupt",
+            ),
+            Asset(
+                path="docs/huge.mov",
+                media_type="video",
+                status="skipped",
+                status_reason="too_large",
+            ),
         ]
     )
     store.add_audit(
-        AuditEntry(asset_id="x", action=ModerationAction.remove, tag="sand",
-                   before=TagState.none, after=TagState.removed, actor="api:alice")
+        AuditEntry(
+            asset_id="x",
+            action=ModerationAction.remove,
+            tag="sand",
+            before=TagState.none,
+            after=TagState.removed,
+            actor="api:alice",
+        )
     )
     store.save_folder_setting(
-        FolderSetting(folder="private", video=Toggle.disable, image=Toggle.disable,
-                      updated_by="api:alice")
+        FolderSetting(
+            folder="private", video=Toggle.disable, image=Toggle.disable, updated_by="api:alice"
+        )
     )
     yield store
     store.close()
