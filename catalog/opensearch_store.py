@@ -14,6 +14,7 @@ import re
 import struct
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
@@ -25,9 +26,9 @@ from opensearchpy import OpenSearch
 from opensearchpy.exceptions import ConnectionError as NetworkError
 from opensearchpy.exceptions import ConnectionTimeout, SSLError, TransportError
 
-from catalog.asset import Asset, utc_now
+from catalog.asset import Asset, TagKind, utc_now
 from catalog.audit import AuditEntry
-from catalog.effective import indexed_tags, meta_tokens, terms_field
+from catalog.effective import IndexedTag, TagSource, indexed_tags, meta_tokens, terms_field
 from catalog.folders import FolderSetting
 from catalog.settings import Settings
 from catalog.store import (
@@ -99,8 +100,21 @@ def make_client(settings: Settings, **kwargs: Any) -> OpenSearch:
     return OpenSearch(**options)
 
 
+def dashboard_fields(tags: list[IndexedTag]) -> dict[str, Any]:
+    """Flat copies of the nested tags for OpenSearch Dashboards, whose standard
+    visualizations cannot aggregate nested fields (mappings/dashboards.ndjson). Every stored
+    tag counts, at any confidence: thresholds apply at query time. No search reads these."""
+    kinds = Counter(t.kind for t in tags)
+    return {
+        "tag_kinds": sorted(kinds),
+        "tag_counts": {kind.value: kinds[kind.value] for kind in TagKind},
+        "tag_confidences": [t.confidence for t in tags if t.source is TagSource.machine],
+    }
+
+
 def index_document(asset: Asset, quantum: int) -> dict[str, Any]:
-    """The indexed form of an asset: query fields (see query/dsl.py) plus the asset as `doc`."""
+    """The indexed form of an asset: query fields (see query/dsl.py), fields for the
+    dashboard, and the asset itself as `doc`."""
     tags = indexed_tags(asset, quantum)
     return {
         "id": asset.id,
@@ -108,6 +122,7 @@ def index_document(asset: Asset, quantum: int) -> dict[str, Any]:
         "folder": asset.folder,
         "media_type": asset.media_type.value,
         "status": asset.status.value,
+        "status_reason": asset.status_reason,
         "created_at": _iso(asset.created_at),
         "updated_at": _iso(asset.updated_at),
         **{terms_field(f): tokens for f, tokens in meta_tokens(asset).items()},
@@ -123,6 +138,7 @@ def index_document(asset: Asset, quantum: int) -> dict[str, Any]:
             }
             for t in tags
         ],
+        **dashboard_fields(tags),
         "doc": asset.to_json_dict(),
     }
 
@@ -363,7 +379,22 @@ class OpenSearchStore:
                         "SMARTTAGS_OPENSEARCH_INDEX, or reindex it into a versioned index"
                     )
                 self.swap_alias(self.create_index(1, exist_ok=True))
+            else:
+                self._add_new_fields()
             self._ready = True
+
+    def _add_new_fields(self) -> None:
+        """Give indices made from an older mappings/assets.json the fields added since, in
+        place (new fields need no new index). Documents gain their values when next written,
+        or all at once with `smarttags reindex --rebuild-index`."""
+        shipped = load_mapping()["mappings"]
+        found = self._call(self.client.indices.get_mapping, index=self.alias)
+        for index, held in found.items():
+            present = held.get("mappings", {}).get("properties", {})
+            missing = {k: v for k, v in shipped["properties"].items() if k not in present}
+            if missing:
+                body = {"_meta": shipped["_meta"], "properties": missing}
+                self._call(self.client.indices.put_mapping, index=index, body=body)
 
     def side_index(self, kind: str) -> str:
         """`<alias>-<kind>`, created from mappings/<kind>.json on first use."""

@@ -164,6 +164,11 @@ class Settings(BaseSettings):
     maintenance_interval_s: float = Field(10.0, gt=0)  # stale jobs are looked for this often
     worker_stop_timeout_s: float = Field(600.0, gt=0)  # `serve --with-worker` waits for jobs
 
+    # metrics and health checks (`GET /metrics`, query/metrics.py; smarttags/healthcheck.py)
+    metrics_rate_window_s: float = Field(300.0, gt=0)  # the indexing rate covers this past
+    metrics_rate_max_jobs: int = Field(200, ge=1)  # newest indexing jobs read, per kind
+    healthcheck_timeout_s: float = Field(4.0, gt=0)  # the container check's wait for /healthz
+
     # API
     api_keys: dict[str, str] = Field(default_factory=dict)  # name -> key; empty: no auth
     api_host: str = "127.0.0.1"

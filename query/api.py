@@ -12,11 +12,13 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 
 from catalog.queue import JobQueue
 from catalog.settings import Settings, get_settings
 from catalog.store import AssetStore, BackendUnavailable, StoreError
 from catalog.stores import LazyStore
+from query.metrics import install_metrics
 from query.plan import InvalidQuery
 from query.routes_assets import router as assets_router
 from query.routes_curation import router as curation_router
@@ -64,11 +66,14 @@ def create_app(
         jobs.close()
         stores.close()
 
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI and ReDoc from the app itself (fastapi-offline) and
+    # ask no online validator: the docs work where the API has no internet access
+    app = FastAPIOffline(
         lifespan=lifespan,
         title="smarttags",
         summary="Smart tags and Omnisearch for video and image libraries",
         version=VERSION,
+        swagger_ui_parameters={"validatorUrl": None},
     )
     app.state.settings = settings
     app.state.stores = stores
@@ -82,5 +87,6 @@ def create_app(
         health_router,
     ):
         app.include_router(router)
+    install_metrics(app, settings, stores, jobs)
     _install_error_handlers(app)
     return app
