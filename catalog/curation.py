@@ -112,6 +112,16 @@ class Moderation:
     entry: AuditEntry | None  # None: the tag was already in that state; nothing written
 
 
+def _check_room(asset: Asset, target: TagState, max_manual: int | None) -> None:
+    if target is not TagState.manual or max_manual is None:
+        return
+    if len(asset.manual_tags) >= max_manual:
+        raise ModerationRefused(
+            f"asset {asset.id} has {len(asset.manual_tags)} manual tags, the most it may hold "
+            f"(SMARTTAGS_MAX_MANUAL_TAGS={max_manual}); remove one first"
+        )
+
+
 def _target_state(asset: Asset, action: ModerationAction, tag: str) -> TagState:
     if action is ModerationAction.remove:
         return TagState.removed
@@ -137,8 +147,11 @@ def moderate(
     tag: str,
     actor: str,
     retries: int,
+    max_manual: int | None = None,
 ) -> Moderation:
-    """Remove, promote, add or restore one tag; recorded in the audit log when it changed."""
+    """Remove, promote, add or restore one tag; recorded in the audit log when it changed.
+
+    A tag that would become manual is refused when the asset holds `max_manual` already."""
     tag = normalize_tag(tag)
     seen: dict[str, TagState] = {}
 
@@ -147,7 +160,10 @@ def moderate(
             raise AssetNotFound(asset_id)
         before, after = tag_state(asset, tag), _target_state(asset, action, tag)
         seen.update(before=before, after=after)
-        return None if before is after else with_state(asset, tag, after)
+        if before is after:
+            return None
+        _check_room(asset, after, max_manual)
+        return with_state(asset, tag, after)
 
     saved = update_asset(store, asset_id, change, retries)
     assert saved is not None

@@ -19,6 +19,7 @@ from pathlib import Path
 from PIL import Image, IptcImagePlugin, UnidentifiedImageError
 
 from catalog.asset import AssetStatus, MediaType
+from catalog.media_sniff import IMAGE_FAMILIES, VIDEO_FAMILIES, sniff
 from catalog.settings import Settings
 from indexer.ffmpeg_tools import find_ffmpeg, find_ffprobe, input_url, run_bounded
 
@@ -105,33 +106,7 @@ def probe(path: Path, settings: Settings) -> ProbeResult:
     return _probe_video(path, size, head, family, settings)
 
 
-# --- content sniffing -------------------------------------------------------------------
-
-IMAGE_FAMILIES = frozenset({"jpeg", "png", "gif", "webp", "tiff", "bmp"})
-VIDEO_FAMILIES = frozenset({"isobmff", "matroska", "avi"})
-_BMP_HEADER_SIZES = frozenset({12, 40, 52, 56, 64, 108, 124})
-_ISOBMFF_BOXES = frozenset({b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip"})
-
-
-def sniff(head: bytes) -> str | None:
-    """The file family that the first bytes announce, or None."""
-    if head.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if head[:6] in (b"GIF87a", b"GIF89a"):
-        return "gif"
-    if head[:4] == b"RIFF":
-        return {b"WEBP": "webp", b"AVI ": "avi"}.get(head[8:12])
-    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
-        return "tiff"
-    if head[:2] == b"BM" and int.from_bytes(head[14:18], "little") in _BMP_HEADER_SIZES:
-        return "bmp"
-    if head[4:8] in _ISOBMFF_BOXES:
-        return "isobmff"
-    if head.startswith(b"\x1a\x45\xdf\xa3"):
-        return "matroska"
-    return None
+# --- content sniffing: catalog/media_sniff.py (the API sniffs uploads with it too) ------
 
 
 def _checked_size(path: Path, settings: Settings) -> int:
