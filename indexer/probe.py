@@ -22,6 +22,7 @@ from catalog.asset import AssetStatus, MediaType
 from catalog.media_sniff import IMAGE_FAMILIES, VIDEO_FAMILIES, sniff
 from catalog.settings import Settings
 from indexer.ffmpeg_tools import find_ffmpeg, find_ffprobe, input_url, run_bounded
+from indexer.limits import MISSING_FILE, SKIPPED, TOO_MANY_PIXELS, pixels_over_limit
 
 _HEAD_BYTES = 64
 _DETAIL_CHARS = 400
@@ -102,7 +103,7 @@ def probe(path: Path, settings: Settings) -> ProbeResult:
     head = _read_head(path)
     family = sniff(head)
     if family in IMAGE_FAMILIES:
-        return _probe_image(path, size)
+        return _probe_image(path, size, settings)
     return _probe_video(path, size, head, family, settings)
 
 
@@ -113,7 +114,7 @@ def _checked_size(path: Path, settings: Settings) -> int:
     try:
         info = path.stat()
     except FileNotFoundError:
-        raise MediaRejected.because(RejectReason.unreadable, "no such file") from None
+        raise MediaRejected(SKIPPED, MISSING_FILE, "no such file (removed meanwhile)") from None
     except OSError as exc:
         raise MediaRejected.because(RejectReason.unreadable, _os_error(exc)) from None
     if not stat.S_ISREG(info.st_mode):
@@ -153,16 +154,18 @@ _IPTC_CAPTION = (2, 120)
 _ORIENTATION_DEGREES = {3: 180, 4: 180, 5: 90, 6: 90, 7: 270, 8: 270}
 
 
-def _probe_image(path: Path, size: int) -> ProbeResult:
+def _probe_image(path: Path, size: int, settings: Settings) -> ProbeResult:
     try:
         with Image.open(path, formats=_PIL_FORMATS) as img:
             fmt = "jpeg" if img.format == "MPO" else str(img.format).lower()
             width, height = img.size
+            if over := pixels_over_limit(width, height, settings):  # limits: before decoding
+                raise MediaRejected(SKIPPED, TOO_MANY_PIXELS, over)
             rotation = _ORIENTATION_DEGREES.get(_orientation(img), 0)
             _decode_cheaply(img)
             meta = _image_metadata(img)
     except Image.DecompressionBombError as exc:
-        raise MediaRejected.because(RejectReason.too_large, str(exc)) from None
+        raise MediaRejected(SKIPPED, TOO_MANY_PIXELS, str(exc)) from None  # limits
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         raise MediaRejected.because(RejectReason.corrupt, f"image does not decode: {exc}") from None
     if rotation in (90, 270):
@@ -299,6 +302,8 @@ def _probe_video(
     if fmt not in settings.video_formats:
         detail = f"{fmt} is not an accepted video format ({', '.join(settings.video_formats)})"
         raise MediaRejected.because(RejectReason.unsupported_format, detail)
+    if over := pixels_over_limit(video.width, video.height, settings):  # limits: frames
+        raise MediaRejected(SKIPPED, TOO_MANY_PIXELS, over)
     _require_decoded(check, video)
     width, height = video.width, video.height
     if video.rotation in (90, 270):

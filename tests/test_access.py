@@ -90,7 +90,10 @@ def routes_table(world: World) -> dict[tuple[str, str], tuple[Role | str, Call]]
             editor,
             send("DELETE", "/assets/a1/tags/beach"),
         ),
-        ("PUT", "/folders/settings"): (editor, send("PUT", "/folders/settings", {"image": "enable"})),
+        ("PUT", "/folders/settings"): (
+            editor,
+            send("PUT", "/folders/settings", {"image": "enable"}),
+        ),
         ("PUT", "/folders/{path}/settings"): (
             editor,
             send("PUT", "/folders/a/settings", {"video": "disable"}),
@@ -245,7 +248,9 @@ def test_keys_add_list_revoke(tmp_path):
     listed = json.loads(_cli(tmp_path, "keys", "list", "--json").stdout)
     assert [(k["name"], k["role"]) for k in listed] == [("ci", "editor"), ("ops", "admin")]
     assert made["key"] not in str(listed) and secret not in str(listed)
-    assert "exists already" in _cli(tmp_path, "keys", "add", "ci", "--role", "reader", code=2).output
+    assert (
+        "exists already" in _cli(tmp_path, "keys", "add", "ci", "--role", "reader", code=2).output
+    )
     assert "--role" in _cli(tmp_path, "keys", "add", "x", "--role", "root", code=2).output
     _cli(tmp_path, "keys", "revoke", "ci")
     assert "no key named" in _cli(tmp_path, "keys", "revoke", "ci", code=2).output

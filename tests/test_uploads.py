@@ -185,9 +185,7 @@ def test_replace_must_be_true_or_false(client, tmp_path, value):
 def test_replace_true_overwrites(client, tmp_path):
     client.post("/assets", files={"file": ("a.jpg", jpeg_bytes((8, 8)))})
     bigger = jpeg_bytes((64, 64))
-    response = client.post(
-        "/assets", files={"file": ("a.jpg", bigger)}, data={"replace": "true"}
-    )
+    response = client.post("/assets", files={"file": ("a.jpg", bigger)}, data={"replace": "true"})
     assert response.status_code == 202
     assert (tmp_path / "library" / "a.jpg").read_bytes() == bigger
 
@@ -207,7 +205,11 @@ def test_an_accepted_upload_exists_at_once_as_queued(client):
     asset = client.get(f"/assets/{body['asset_id']}")
     assert asset.status_code == 200
     shown = asset.json()
-    assert (shown["status"], shown["path"], shown["media_type"]) == ("queued", "trips/sea.jpg", "image")
+    assert (shown["status"], shown["path"], shown["media_type"]) == (
+        "queued",
+        "trips/sea.jpg",
+        "image",
+    )
     assert client.get("/search", params={"q": "sea"}).json()["hits"][0]["id"] == body["asset_id"]
 
 
