@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 from fastapi import HTTPException, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
+from starlette.convertors import Convertor, register_url_convertor
 
 from catalog.asset import FOLDER_PATTERN, MAX_TAG_CHARS, TAG_PATTERN
 from catalog.audit import ModerationAction
@@ -31,6 +32,22 @@ from query.deps import SettingsDep, StoreDep
 from query.errors import errors
 from query.routes_assets import AssetId
 from query.schemas import AuditLog, FolderAudit, FolderList, FolderView, ModerationResult, TagView
+
+
+class _AnyPath(Convertor[str]):
+    """Starlette's `path` is `.*`, which stops at a newline: such a path would match no route
+    (a 404 that no operation declares) instead of being refused with 422 by the route."""
+
+    regex = r"[\s\S]*"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("anypath", _AnyPath())
 
 read = role_router(Role.reader)
 edit = role_router(Role.editor)
@@ -135,7 +152,7 @@ def undo_tag_change(
 
 
 @edit.delete(
-    "/assets/{asset_id}/tags/{tag:path}",
+    "/assets/{asset_id}/tags/{tag:anypath}",
     tags=["tags"],
     response_model=ModerationResult,
     responses=errors(404, 409, 422),
@@ -192,7 +209,7 @@ def root_audit(store: StoreDep, settings: SettingsDep, limit: AuditLimit = None)
 
 
 @read.get(
-    "/folders/{path:path}/settings",
+    "/folders/{path:anypath}/settings",
     tags=["folders"],
     response_model=FolderView,
     responses=errors(422),
@@ -205,7 +222,7 @@ def folder_settings(path: FolderPath, store: StoreDep, settings: SettingsDep) ->
 
 
 @edit.put(
-    "/folders/{path:path}/settings",
+    "/folders/{path:anypath}/settings",
     tags=["folders"],
     response_model=FolderView,
     responses=errors(413, 422),
@@ -220,7 +237,7 @@ def set_folder_settings(
 
 
 @read.get(
-    "/folders/{path:path}/audit",
+    "/folders/{path:anypath}/audit",
     tags=["folders"],
     response_model=FolderAudit,
     responses=errors(422),

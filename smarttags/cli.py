@@ -27,6 +27,7 @@ from smarttags.cli_support import (
     fail,
     global_options,
     pass_app,
+    quiet_library_logs,
 )
 from smarttags.cli_training import autotag_cmd, train_cmd, train_report_cmd
 from smarttags.doctor import run_checks
@@ -38,6 +39,7 @@ from smarttags.doctor import run_checks
 @click.pass_context
 def cli(ctx: click.Context, data_dir, backend, opensearch_url) -> None:
     """Smart tags and Omnisearch for video and image libraries."""
+    quiet_library_logs()
     ctx.obj = AppContext(
         {"data_dir": data_dir, "backend": backend, "opensearch_url": opensearch_url}
     )

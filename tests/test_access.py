@@ -139,7 +139,7 @@ def client(world):
 
 def _operations(app) -> list[tuple[str, str, APIRoute]]:
     return [
-        (method, route.path.replace(":path", ""), route)
+        (method, route.path.replace(":anypath", ""), route)
         for route in api_routes(app)
         for method in sorted(route.methods)
     ]

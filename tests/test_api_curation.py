@@ -9,8 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from catalog.asset import Asset
-from catalog.keys import Role, create_key, open_key_store
 from catalog.curation import save_processed
+from catalog.keys import Role, create_key, open_key_store
 from query.api import create_app
 from query.plan import SearchRequest
 from query.service import search, tag_listing
