@@ -128,8 +128,9 @@ def role_router(role: Role | None, **kwargs: Any) -> APIRouter:
     """A router whose routes all need `role` (None: public routes)."""
     if role is None:
         return APIRouter(dependencies=[Depends(_public)], **kwargs)
-    # 422: every route answers the one error body for a request that fails validation
-    responses = {**errors(401, 403, 422, 503), **kwargs.pop("responses", {})}
+    # 400/422: every route answers the one error body for a request it cannot read or that
+    # fails validation
+    responses = {**errors(400, 401, 403, 422, 503), **kwargs.pop("responses", {})}
     return APIRouter(dependencies=[Depends(require(role))], responses=responses, **kwargs)
 
 

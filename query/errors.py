@@ -26,6 +26,7 @@ class ErrorBody(BaseModel):
 
 
 _MEANING = {
+    400: "The body cannot be read (not UTF-8)",
     401: "No API key, or an unknown one (only when keys exist)",
     403: "The key's role may not do this",
     404: "Not found",

@@ -129,5 +129,8 @@ def schedule_status(settings: SettingsDep) -> dict[str, Any]:
         "runs_in": "workers (smarttags worker)",
         "training_cron": settings.training_cron,
         "tagging_cron": settings.tagging_cron,
-        "next_runs": {k: next_run(c).isoformat() for k, c in runs.items()} if enabled else {},
+        # cron times are server local time: said with its offset, as RFC 3339 wants
+        "next_runs": {k: next_run(c).astimezone().isoformat() for k, c in runs.items()}
+        if enabled
+        else {},
     }

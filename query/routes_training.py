@@ -7,7 +7,7 @@ role; the report and the runs, the reader role.
 from typing import Annotated, Any
 
 from fastapi import Body, HTTPException
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from catalog.asset import (
     FOLDER_PATTERN,
@@ -49,7 +49,7 @@ class AutotagRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     folder: FolderField = Field("", description="tag assets under this folder ('' = all)")
-    force: bool = Field(False, description="re-tag every asset, even unaltered recent ones")
+    force: StrictBool = Field(False, description="re-tag every asset, even unaltered recent ones")
 
 
 def _folder(folder: str) -> str:

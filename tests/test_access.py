@@ -295,3 +295,22 @@ def test_serve_with_a_key_or_on_loopback_says_nothing(tmp_path, monkeypatch):
     _cli(tmp_path, "keys", "add", "ops", "--role", "admin")
     assert _cli(tmp_path, "serve", "--host", "0.0.0.0").stderr == ""
     assert len(started) == 2
+
+
+def test_key_stores_keep_names_unique_and_digests_only(make_store):
+    from catalog.keys import ApiKey, KeyRing, create_key
+
+    store = make_store()
+    keys = open_key_store(store.settings)
+    try:
+        record, secret = create_key(keys, "ops", Role.editor)
+        assert keys.add(ApiKey(name="ops", role=Role.admin, digest=digest("other"))) is False
+        assert [(k.name, k.role, k.digest) for k in keys.list()] == [
+            ("ops", Role.editor, digest(secret))
+        ]
+        ring = KeyRing(keys, ttl_s=0)
+        assert ring.enabled() and ring.find(secret).name == "ops" and ring.find("x") is None
+        assert keys.revoke("ops") is True and keys.revoke("ops") is False
+        assert not ring.enabled()
+    finally:
+        keys.close()
