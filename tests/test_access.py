@@ -303,7 +303,7 @@ def test_key_stores_keep_names_unique_and_digests_only(make_store):
     store = make_store()
     keys = open_key_store(store.settings)
     try:
-        record, secret = create_key(keys, "ops", Role.editor)
+        _, secret = create_key(keys, "ops", Role.editor)
         assert keys.add(ApiKey(name="ops", role=Role.admin, digest=digest("other"))) is False
         assert [(k.name, k.role, k.digest) for k in keys.list()] == [
             ("ops", Role.editor, digest(secret))
