@@ -270,6 +270,10 @@ def test_legacy_api_keys_setting_is_migrated_as_admin_keys(tmp_path):
     settings = make_settings(tmp_path, api_keys={"old": "legacy-secret"})
     with TestClient(create_app(settings)) as c:
         assert c.get("/search").status_code == 401
+        # the writes that answered 202 to anyone before
+        assert c.post("/assets", files={"file": ("a.jpg", JPEG_HEAD)}).status_code == 401
+        for route in ("/reprocess", "/training", "/autotag"):
+            assert c.post(route, json={}, headers={"X-API-Key": "wrong"}).status_code == 401
         assert c.get("/keys", headers={"X-API-Key": "legacy-secret"}).status_code == 200
     keys = open_key_store(make_settings(tmp_path))
     assert [(k.name, k.role) for k in keys.list()] == [("old", Role.admin)]

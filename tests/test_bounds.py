@@ -118,3 +118,18 @@ def test_the_cli_says_one_line_during_an_outage_and_no_library_traceback(tmp_pat
     assert result.output.count("\n") == 1 and result.output.startswith("error: cannot reach")
     library = [r for r in caplog.records if r.name.split(".")[0] in ("opensearch", "urllib3")]
     assert [r for r in library if r.levelno >= logging.WARNING] == []
+
+
+def test_every_422_has_the_declared_error_body(client):
+    from query.errors import ErrorBody
+
+    validation = client.get("/search", params={"limit": 0})
+    ours = client.get("/search", params={"folder": "../etc"})
+    for response in (validation, ours):
+        assert response.status_code == 422
+        body = ErrorBody.model_validate(response.json())  # detail: one line, a string
+        assert body.detail
+    assert validation.json()["errors"][0]["loc"] == ["query", "limit"]
+    schema = client.get("/openapi.json").json()
+    declared = schema["paths"]["/search"]["get"]["responses"]["422"]
+    assert declared["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorBody")
