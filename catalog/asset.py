@@ -19,8 +19,22 @@ from pydantic import (
 )
 
 MAX_TAG_CHARS = 100
-_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+ASSET_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+_ASSET_ID = re.compile(ASSET_ID_PATTERN)
 _SPACES = re.compile(r"\s+")
+# control characters (Unicode category Cc): never part of a tag, a path or a folder
+CONTROL = r"\x00-\x1f\x7f-\x9f"
+_CONTROL = re.compile(f"[{CONTROL}]")
+# What a tag may be: no control character, and something besides white space. The OpenAPI
+# schema states it; normalize_tag applies it (the same expression).
+TAG_PATTERN = f"^[^{CONTROL}]*[^\\s{CONTROL}][^{CONTROL}]*$"
+# What a folder may be: no control character, no `..` segment, no drive letter. The OpenAPI
+# schema states it; normalize_folder applies it (the same expression).
+FOLDER_PATTERN = (
+    r"^(?!\s*[A-Za-z]:)(?![\s\S]*(?:^|[/\\])\s*\.\.\s*(?:[/\\]|$))" f"[^{CONTROL}]*$"
+)
+_FOLDER = re.compile(FOLDER_PATTERN)
+_EDGES = re.compile(r"^[\s/]+|[\s/]+$")
 
 
 class MediaType(StrEnum):
@@ -36,20 +50,31 @@ class TagKind(StrEnum):
 
 class AssetStatus(StrEnum):
     pending = "pending"  # known, not processed yet
+    queued = "queued"  # uploaded; a worker's indexing job will process it
     catalogued = "catalogued"  # metadata only (imported, or smart tags disabled)
     tagged = "tagged"
     skipped = "skipped"  # not processed on purpose (too large, ...): see status_reason
     failed = "failed"  # processing failed: see status_reason
 
 
+def has_control(text: str) -> bool:
+    return _CONTROL.search(text) is not None
+
+
+def valid_asset_id(asset_id: str) -> bool:
+    return _ASSET_ID.match(asset_id) is not None
+
+
 def normalize_tag(name: str) -> str:
     """Tag identity: case-insensitive, whitespace-collapsed."""
-    tag = _SPACES.sub(" ", name).strip().lower()
+    if has_control(name):
+        raise ValueError("a tag name must not contain control characters (newlines, tabs, NUL)")
+    tag = _SPACES.sub(" ", name).strip()
     if not tag:
         raise ValueError("a tag name must not be empty")
     if len(tag) > MAX_TAG_CHARS:
         raise ValueError(f"a tag name must be at most {MAX_TAG_CHARS} characters")
-    return tag
+    return tag.lower()
 
 
 def _normalize_tag_list(names: list[str]) -> list[str]:
@@ -62,6 +87,8 @@ TagList = Annotated[list[str], AfterValidator(_normalize_tag_list)]
 
 def normalize_path(path: str) -> str:
     """A library-relative POSIX path; absolute paths and `..` are refused."""
+    if has_control(path):
+        raise ValueError("path must not contain control characters (newlines, tabs, NUL)")
     cleaned = path.replace("\\", "/").strip()
     if not cleaned or cleaned.startswith("/") or re.match(r"^[A-Za-z]:/", cleaned):
         raise ValueError("path must be relative to the library root")
@@ -72,11 +99,16 @@ def normalize_path(path: str) -> str:
 
 
 def normalize_folder(folder: str | None) -> str:
-    """A folder filter or setting key: '' is the library root."""
+    """A folder filter or setting key: '' is the library root (also '', '.', '/')."""
     if folder is None:
         return ""
-    cleaned = folder.replace("\\", "/").strip().strip("/")
-    return "" if not cleaned else normalize_path(cleaned)
+    if not _FOLDER.fullmatch(folder):
+        if has_control(folder):
+            raise ValueError("a folder must not contain control characters (newlines, tabs, NUL)")
+        raise ValueError("a folder must stay inside the library root: no '..' and no drive letter")
+    cleaned = _EDGES.sub("", folder.replace("\\", "/"))
+    norm = normpath(cleaned) if cleaned else "."
+    return "" if norm == "." else norm
 
 
 def asset_id_for_path(path: str) -> str:
@@ -108,7 +140,7 @@ class SmartTag(BaseModel):
 class Asset(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(pattern=_ID_PATTERN)
+    id: str = Field(pattern=ASSET_ID_PATTERN)
     path: str
     folder: str = ""
     file_name: str = ""

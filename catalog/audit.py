@@ -1,4 +1,10 @@
-"""The moderation audit log: who changed which tag of which asset, when, from what to what."""
+"""The audit log: who changed which tag of which asset, or which folder setting, when, from
+what to what.
+
+A folder-setting change is an entry with action `folder`: its `asset_id` is
+`folder_subject(folder)` (`folder:/<folder>`, never a valid asset id), `tag` the media type
+(video or image) and `before`/`after` the folder's own setting (inherit, enable, disable).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,9 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 
 from catalog.asset import utc_now
+from catalog.folders import Toggle
+
+FOLDER_SUBJECT = "folder:/"
 
 
 class TagState(StrEnum):
@@ -26,6 +35,7 @@ class ModerationAction(StrEnum):
     add = "add"
     restore = "restore"
     undo = "undo"
+    folder = "folder"  # a folder's smart-tag setting changed
 
 
 class AuditEntry(BaseModel):
@@ -36,7 +46,12 @@ class AuditEntry(BaseModel):
     asset_id: str
     action: ModerationAction
     tag: str
-    before: TagState
-    after: TagState
+    before: TagState | Toggle
+    after: TagState | Toggle
     actor: str
     undoes: str | None = None  # the entry an `undo` reverted
+
+
+def folder_subject(folder: str) -> str:
+    """The `asset_id` of a folder's audit entries ('' is the library root)."""
+    return FOLDER_SUBJECT + folder

@@ -35,6 +35,11 @@ class ModerationRefused(ValueError):
     """The operation makes no sense for this asset and tag (the message says why)."""
 
 
+class TagNotCarried(ValueError):
+    """A moderation named a tag the asset does not carry: a bad request (HTTP 422, exit 2),
+    not a refusal of the asset's state."""
+
+
 class WriteConflict(StoreError):
     """An asset kept changing under every retry."""
 
@@ -126,9 +131,19 @@ def _require_carried(asset: Asset, action: ModerationAction, tag: str) -> None:
         return
     near = difflib.get_close_matches(tag, sorted(carried), n=SUGGESTIONS, cutoff=0.5)
     hint = f"; did you mean {', '.join(repr(n) for n in near)}?" if near else ""
-    raise ModerationRefused(
+    raise TagNotCarried(
         f"asset {asset.id} has no tag {tag!r} to {action}{hint} (tag add introduces a new name)"
     )
+
+
+def _check_room(asset: Asset, target: TagState, max_manual: int | None) -> None:
+    if target is not TagState.manual or max_manual is None:
+        return
+    if len(asset.manual_tags) >= max_manual:
+        raise ModerationRefused(
+            f"asset {asset.id} has {len(asset.manual_tags)} manual tags, the most it may hold "
+            f"(SMARTTAGS_MAX_MANUAL_TAGS={max_manual}); remove one first"
+        )
 
 
 def _target_state(asset: Asset, action: ModerationAction, tag: str) -> TagState:
@@ -153,8 +168,11 @@ def moderate(
     tag: str,
     actor: str,
     retries: int,
+    max_manual: int | None = None,
 ) -> Moderation:
-    """Remove, promote, add or restore one tag; recorded in the audit log when it changed."""
+    """Remove, promote, add or restore one tag; recorded in the audit log when it changed.
+
+    A tag that would become manual is refused when the asset holds `max_manual` already."""
     tag = normalize_tag(tag)
     seen: dict[str, TagState] = {}
 
@@ -163,7 +181,10 @@ def moderate(
             raise AssetNotFound(asset_id)
         before, after = tag_state(asset, tag), _target_state(asset, action, tag)
         seen.update(before=before, after=after)
-        return None if before is after else with_state(asset, tag, after)
+        if before is after:
+            return None
+        _check_room(asset, after, max_manual)
+        return with_state(asset, tag, after)
 
     saved = update_asset(store, asset_id, change, retries)
     assert saved is not None

@@ -77,7 +77,8 @@ class Settings(BaseSettings):
     # indexer: media
     ffmpeg_binary: str | None = None  # None: ffmpeg on PATH, else imageio-ffmpeg's binary
     use_ffprobe: bool = True  # when ffprobe is on PATH; else ffmpeg's own report is parsed
-    max_file_mb: float = Field(300.0, gt=0)  # larger files are skipped before being read
+    max_file_mb: float = Field(300.0, gt=0)  # larger files are skipped (uploads: refused, 413)
+    max_image_megapixels: float = Field(100.0, gt=0)  # images and video frames; larger: skipped
     video_formats: list[str] = Field(
         default_factory=lambda: ["mp4", "mov", "m4v", "webm", "mkv", "avi"]
     )
@@ -128,6 +129,7 @@ class Settings(BaseSettings):
     # curation and folders
     smart_tags_enabled_by_default: bool = True  # where no folder up the tree says otherwise
     write_retries: int = Field(20, ge=0)  # optimistic-concurrency retries of one asset update
+    max_manual_tags: int = Field(200, ge=1)  # manual tags one asset may hold
     audit_page_size: int = Field(100, ge=1)
 
     # custom (trained) tags
@@ -170,9 +172,20 @@ class Settings(BaseSettings):
     healthcheck_timeout_s: float = Field(4.0, gt=0)  # the container check's wait for /healthz
 
     # API
-    api_keys: dict[str, str] = Field(default_factory=dict)  # name -> key; empty: no auth
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    api_max_body_kb: int = Field(1024, ge=1)  # JSON request bodies (uploads: max_file_mb)
+    # uploads: a file larger than max_file_mb is refused at that point of the stream; the
+    # multipart framing around it may add this much before Content-Length says "too large"
+    upload_overhead_kb: int = Field(64, ge=1)
+    max_path_bytes: int = Field(1024, ge=1)  # an uploaded file's library path (UTF-8 bytes)
+
+    # access: API keys and roles (catalog/keys.py)
+    keys_file: str = "keys.db"  # the keys' digests (SQLite backend), under the data dir
+    key_cache_s: float = Field(2.0, ge=0)  # a revoked key stops working within this
+    # Deprecated: keys (name -> key) of the old keys-for-writes-only scheme. Read once by the
+    # API and `smarttags keys`, which store their digests as admin keys; then remove it.
+    api_keys: dict[str, str] = Field(default_factory=dict)
 
     @classmethod
     def settings_customise_sources(

@@ -36,6 +36,7 @@ from PIL import Image, ImageOps
 from catalog.asset import MediaType
 from catalog.settings import Settings
 from indexer.ffmpeg_tools import find_ffmpeg, input_url
+from indexer.limits import decode_upright
 from indexer.probe import MediaRejected, ProbeResult, RejectReason
 
 _SEEK_NUDGE_S = 0.001  # seek just past a keyframe we already have, never to the one before it
@@ -75,9 +76,7 @@ def iter_frames(
 
 def _image_frame(path: Path, size: int) -> Frame:
     try:
-        with Image.open(path) as img:
-            img.draft("RGB", (size, size))  # JPEG: decode at the smallest scale still >= size
-            upright = ImageOps.exif_transpose(img).convert("RGB")
+        upright = decode_upright(path, shorter=size)  # limits: one full-size copy at most
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise MediaRejected.because(RejectReason.corrupt, f"image does not decode: {exc}") from None
     square = ImageOps.fit(upright, (size, size), method=Image.Resampling.BICUBIC)

@@ -25,6 +25,7 @@ from catalog.store import AssetStore
 from indexer.custom_tags import CustomTagger, apply_custom_tags
 from indexer.engine import TaggingEngine
 from indexer.frames import Frame, iter_frames
+from indexer.limits import MISSING_FILE, SKIPPED, vanished
 from indexer.probe import MediaRejected, ProbeResult, probe
 from indexer.scan import FileTask
 from indexer.thumbnails import find_poster, write_poster
@@ -179,6 +180,9 @@ class IndexRun:
                 inbox.put(message)
         except MediaRejected as exc:
             inbox.put(_Rejected(task, self._existing(task), exc, ""))
+        except FileNotFoundError as exc:  # limits: removed between the scan and now
+            error = MediaRejected(SKIPPED, MISSING_FILE, vanished(exc))
+            inbox.put(_Rejected(task, self._existing(task), error, ""))
         except Exception as exc:  # one bad file must not stop the run
             error = MediaRejected(
                 AssetStatus.failed, "internal_error", f"{type(exc).__name__}: {exc}"
@@ -192,6 +196,8 @@ class IndexRun:
             return None
 
     def _prepare(self, task: FileTask) -> Iterator[Any]:
+        if task.skip:  # limits: e.g. a link out of the library, never opened
+            raise MediaRejected(SKIPPED, task.skip, task.skip_detail)
         existing = self.store.get(task.asset_id)
         fingerprint = self.engine.fingerprint(task.path)
         if (
@@ -338,7 +344,7 @@ class IndexRun:
             return msg.existing.model_copy(update={**update, "updated_at": utc_now()})
         ext = msg.task.rel.rsplit(".", 1)[-1].lower()
         media = MediaType.video if ext in self.settings.video_formats else MediaType.image
-        size = msg.task.path.stat().st_size if msg.task.path.exists() else None
+        size = _size(msg.task)  # limits: the file may be gone, or lead out of the library
         return Asset.model_validate(
             {
                 "id": msg.task.asset_id,
@@ -358,6 +364,15 @@ def with_custom_tags(
         return asset
     tags = custom.tags(frames, stamps, asset.media_type, asset.duration_s)
     return apply_custom_tags(asset, tags, custom.run_id, utc_now())
+
+
+def _size(task: FileTask) -> int | None:
+    if task.skip:
+        return None
+    try:
+        return task.path.stat().st_size
+    except OSError:
+        return None
 
 
 def _folder_of(rel: str) -> str:

@@ -19,8 +19,10 @@ from pathlib import Path
 from PIL import Image, IptcImagePlugin, UnidentifiedImageError
 
 from catalog.asset import AssetStatus, MediaType
+from catalog.media_sniff import IMAGE_FAMILIES, VIDEO_FAMILIES, sniff
 from catalog.settings import Settings
 from indexer.ffmpeg_tools import find_ffmpeg, find_ffprobe, input_url, run_bounded
+from indexer.limits import MISSING_FILE, SKIPPED, TOO_MANY_PIXELS, pixels_over_limit
 
 _HEAD_BYTES = 64
 _DETAIL_CHARS = 400
@@ -101,44 +103,18 @@ def probe(path: Path, settings: Settings) -> ProbeResult:
     head = _read_head(path)
     family = sniff(head)
     if family in IMAGE_FAMILIES:
-        return _probe_image(path, size)
+        return _probe_image(path, size, settings)
     return _probe_video(path, size, head, family, settings)
 
 
-# --- content sniffing -------------------------------------------------------------------
-
-IMAGE_FAMILIES = frozenset({"jpeg", "png", "gif", "webp", "tiff", "bmp"})
-VIDEO_FAMILIES = frozenset({"isobmff", "matroska", "avi"})
-_BMP_HEADER_SIZES = frozenset({12, 40, 52, 56, 64, 108, 124})
-_ISOBMFF_BOXES = frozenset({b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip"})
-
-
-def sniff(head: bytes) -> str | None:
-    """The file family that the first bytes announce, or None."""
-    if head.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if head[:6] in (b"GIF87a", b"GIF89a"):
-        return "gif"
-    if head[:4] == b"RIFF":
-        return {b"WEBP": "webp", b"AVI ": "avi"}.get(head[8:12])
-    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
-        return "tiff"
-    if head[:2] == b"BM" and int.from_bytes(head[14:18], "little") in _BMP_HEADER_SIZES:
-        return "bmp"
-    if head[4:8] in _ISOBMFF_BOXES:
-        return "isobmff"
-    if head.startswith(b"\x1a\x45\xdf\xa3"):
-        return "matroska"
-    return None
+# --- content sniffing: catalog/media_sniff.py (the API sniffs uploads with it too) ------
 
 
 def _checked_size(path: Path, settings: Settings) -> int:
     try:
         info = path.stat()
     except FileNotFoundError:
-        raise MediaRejected.because(RejectReason.unreadable, "no such file") from None
+        raise MediaRejected(SKIPPED, MISSING_FILE, "no such file (removed meanwhile)") from None
     except OSError as exc:
         raise MediaRejected.because(RejectReason.unreadable, _os_error(exc)) from None
     if not stat.S_ISREG(info.st_mode):
@@ -178,16 +154,18 @@ _IPTC_CAPTION = (2, 120)
 _ORIENTATION_DEGREES = {3: 180, 4: 180, 5: 90, 6: 90, 7: 270, 8: 270}
 
 
-def _probe_image(path: Path, size: int) -> ProbeResult:
+def _probe_image(path: Path, size: int, settings: Settings) -> ProbeResult:
     try:
         with Image.open(path, formats=_PIL_FORMATS) as img:
             fmt = "jpeg" if img.format == "MPO" else str(img.format).lower()
             width, height = img.size
+            if over := pixels_over_limit(width, height, settings):  # limits: before decoding
+                raise MediaRejected(SKIPPED, TOO_MANY_PIXELS, over)
             rotation = _ORIENTATION_DEGREES.get(_orientation(img), 0)
             _decode_cheaply(img)
             meta = _image_metadata(img)
     except Image.DecompressionBombError as exc:
-        raise MediaRejected.because(RejectReason.too_large, str(exc)) from None
+        raise MediaRejected(SKIPPED, TOO_MANY_PIXELS, str(exc)) from None  # limits
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         raise MediaRejected.because(RejectReason.corrupt, f"image does not decode: {exc}") from None
     if rotation in (90, 270):
@@ -324,6 +302,8 @@ def _probe_video(
     if fmt not in settings.video_formats:
         detail = f"{fmt} is not an accepted video format ({', '.join(settings.video_formats)})"
         raise MediaRejected.because(RejectReason.unsupported_format, detail)
+    if over := pixels_over_limit(video.width, video.height, settings):  # limits: frames
+        raise MediaRejected(SKIPPED, TOO_MANY_PIXELS, over)
     _require_decoded(check, video)
     width, height = video.width, video.height
     if video.rotation in (90, 270):

@@ -7,10 +7,11 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from PIL import Image, ImageOps
+from PIL import Image
 
 from catalog.settings import Settings
 from indexer.ffmpeg_tools import find_ffmpeg, input_url, run_bounded
+from indexer.limits import decode_upright
 from indexer.probe import MediaRejected, ProbeResult, RejectReason
 
 THUMBNAIL_DIR = "thumbnails"
@@ -43,9 +44,7 @@ def write_poster(path: Path, probe_result: ProbeResult, settings: Settings, asse
 
 def _image_poster(path: Path, longest: int) -> Image.Image:
     try:
-        with Image.open(path) as img:
-            img.draft("RGB", (longest, longest))
-            picture = ImageOps.exif_transpose(img).convert("RGB")
+        picture = decode_upright(path, longer=longest)
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise MediaRejected.because(RejectReason.corrupt, f"image does not decode: {exc}") from None
     picture.thumbnail((longest, longest), Image.Resampling.BICUBIC)

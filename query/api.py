@@ -14,21 +14,29 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 
+from catalog.keys import KeyStore
 from catalog.queue import JobQueue
 from catalog.settings import Settings, get_settings
 from catalog.store import AssetStore, BackendUnavailable, StoreError
 from catalog.stores import LazyStore
+from query import (
+    contract,
+    routes_assets,
+    routes_curation,
+    routes_health,
+    routes_jobs,
+    routes_keys,
+    routes_search,
+    routes_training,
+)
+from query.auth import LazyKeyRing, mark_public
 from query.metrics import install_metrics
 from query.plan import InvalidQuery
-from query.routes_assets import router as assets_router
-from query.routes_curation import router as curation_router
-from query.routes_health import router as health_router
-from query.routes_jobs import router as jobs_router
-from query.routes_search import router as search_router
-from query.routes_training import router as training_router
 
 log = logging.getLogger("smarttags.api")
 VERSION = "0.2.0"
+# the docs pages and the assets fastapi-offline serves for them: public, like the schema
+DOCS_PATHS = ("/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/static-offline-docs")
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -54,16 +62,19 @@ def create_app(
     settings: Settings | None = None,
     store: AssetStore | None = None,
     queue: JobQueue | None = None,
+    keys: KeyStore | None = None,
 ) -> FastAPI:
     """The API over `store` (default: the one the settings name, opened on first use)."""
     settings = settings or get_settings()
     stores = LazyStore(settings, store)
     jobs = queue or JobQueue(settings)
+    key_ring = LazyKeyRing(settings, keys)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
         jobs.close()
+        key_ring.close()
         stores.close()
 
     # /docs and /redoc load Swagger UI and ReDoc from the app itself (fastapi-offline) and
@@ -78,15 +89,19 @@ def create_app(
     app.state.settings = settings
     app.state.stores = stores
     app.state.queue = jobs
-    for router in (
-        search_router,
-        assets_router,
-        curation_router,
-        jobs_router,
-        training_router,
-        health_router,
-    ):
-        app.include_router(router)
+    app.state.keys = key_ring
+    app.state.public_paths = set()
+    # every router declares its role (query/auth.py); the docs are public: the contract
+    for path in DOCS_PATHS:
+        mark_public(app, path)
+    body_limit = settings.api_max_body_kb * 1024
+    app.include_router(routes_search.build_router(settings), max_body_size=body_limit)
+    for module in (routes_assets, routes_curation, routes_jobs, routes_training, routes_keys):
+        for router in module.routers:
+            app.include_router(router, max_body_size=body_limit)
+    app.include_router(routes_assets.upload)  # streams, with its own limit
+    app.include_router(routes_health.public, max_body_size=body_limit)
     install_metrics(app, settings, stores, jobs)
     _install_error_handlers(app)
+    contract.install(app, settings)
     return app

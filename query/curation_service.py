@@ -9,20 +9,17 @@ from __future__ import annotations
 from typing import Any
 
 from catalog.asset import Asset, normalize_folder, normalize_tag
-from catalog.audit import AuditEntry, ModerationAction
+from catalog.audit import AuditEntry, ModerationAction, folder_subject
 from catalog.curation import AssetNotFound, Moderation, moderate, tag_state, undo_last
 from catalog.folders import FolderPolicy, FolderSetting, Toggle
 from catalog.settings import Settings
 from catalog.store import AssetStore
 from query.service import tag_listing
 
-ROOT_SPELLINGS = ("", ".", "/")  # how a user names the library root
-
 
 def parse_folder(path: str) -> str:
     """A folder named by a user: '.', '/' or '' is the library root; `..` is refused."""
-    cleaned = path.strip()
-    return "" if cleaned in ROOT_SPELLINGS else normalize_folder(cleaned)
+    return normalize_folder(path)
 
 
 def require_asset(store: AssetStore, asset_id: str) -> Asset:
@@ -95,7 +92,9 @@ def apply_moderation(
 ) -> dict[str, Any]:
     """Remove, promote, add or restore one tag; the new listing and the audit entry."""
     name = normalize_tag(tag)
-    done = moderate(store, asset_id, action, name, actor, settings.write_retries)
+    done = moderate(
+        store, asset_id, action, name, actor, settings.write_retries, settings.max_manual_tags
+    )
     return _result(done, action, name, settings)
 
 
@@ -161,7 +160,29 @@ def set_folder(
         updated_by=actor,
     )
     store.save_folder_setting(changed)
+    for media in ("video", "image"):
+        before, after = getattr(own, media), getattr(changed, media)
+        if before is not after:
+            entry = AuditEntry(
+                asset_id=folder_subject(folder),
+                action=ModerationAction.folder,
+                tag=media,
+                before=before,
+                after=after,
+                actor=actor,
+            )
+            store.add_audit(entry)
     return show_folder(store, settings, folder)
+
+
+def folder_audit(
+    store: AssetStore, settings: Settings, path: str, limit: int | None = None
+) -> dict[str, Any]:
+    """Who changed the folder's own settings, when, from what to what; newest first."""
+    folder = parse_folder(path)
+    limit = settings.audit_page_size if limit is None else limit
+    entries = store.audit_log(folder_subject(folder), limit=limit)
+    return {"folder": folder, "entries": [audit_dict(e) for e in entries]}
 
 
 def list_folders(store: AssetStore, settings: Settings) -> list[dict[str, Any]]:

@@ -27,17 +27,19 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from catalog.jobs import JobRecord, JobState, JobStore, utc_now
+from catalog.keys import Role
 from catalog.queue import JobQueue
 from catalog.settings import Settings
 from catalog.store import StoreError
 from catalog.stores import LazyStore
+from query.auth import role_router
 
 log = logging.getLogger("smarttags.metrics")
 
@@ -205,10 +207,13 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-router = APIRouter(tags=["health"])
+router = role_router(Role.reader, tags=["health"])
 
 
-@router.get("/metrics", response_class=Response)
+PROMETHEUS_TEXT = {200: {"content": {"text/plain": {}}, "description": "Prometheus text"}}
+
+
+@router.get("/metrics", response_class=Response, responses=PROMETHEUS_TEXT)
 def metrics(request: Request) -> Response:
     """Prometheus metrics: request latency by route, jobs by state, live workers, assets,
     indexing rate."""

@@ -72,17 +72,23 @@ def build_plan(request: SearchRequest, settings: Settings) -> QueryPlan:
     limit = settings.default_page_size if request.limit is None else request.limit
     if not 1 <= limit <= settings.max_page_size:
         raise InvalidQuery(f"limit must be between 1 and {settings.max_page_size}")
-    if not request.offset >= 0 or request.offset + limit > settings.max_result_window:
+    window = settings.max_result_window
+    if not 0 <= request.offset < window:
         raise InvalidQuery(
-            f"offset + limit must stay within the first {settings.max_result_window} results; "
+            f"offset must be below {window}: only the first {window} results can be paged; "
             "narrow the search with a folder, type or kind filter"
         )
+    notices: list[str] = []
+    if request.offset + limit > window:
+        # the page is cut at the window rather than refused: every request the schema allows
+        # (offset < window, limit <= max page) is answered
+        limit = window - request.offset
+        notices.append(f"this page ends at result {window}, the last that can be paged")
     try:
         folder = normalize_folder(request.folder)
     except ValueError as exc:
         raise InvalidQuery(f"folder: {exc}") from None
     terms = analyze_unique(request.text)
-    notices: list[str] = []
     if request.text.strip() and not terms:
         notices.append("the query has no searchable words (only stop words or punctuation)")
     if len(terms) > settings.max_query_terms:

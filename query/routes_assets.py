@@ -2,57 +2,98 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, HTTPException, UploadFile
+from fastapi import Depends, HTTPException, Path, Request
 from fastapi.responses import FileResponse
+from starlette.concurrency import run_in_threadpool
 
-from catalog.asset import asset_id_for_path, normalize_folder
+from catalog.asset import (
+    ASSET_ID_PATTERN,
+    FOLDER_PATTERN,
+    Asset,
+    AssetStatus,
+    asset_id_for_path,
+    utc_now,
+    valid_asset_id,
+)
+from catalog.curation import update_asset
+from catalog.keys import Role
+from catalog.queue import JobQueue, QueueUnavailable
 from catalog.settings import Settings
-from query.auth import Actor
+from catalog.store import AssetStore
+from query.auth import Actor, role_router
 from query.deps import QueueDep, SettingsDep, StoreDep
+from query.errors import errors
+from query.schemas import AssetView, UploadAccepted
 from query.service import tag_listing
+from query.uploads import (
+    StagedUpload,
+    UploadTarget,
+    boundary_of,
+    check_declared_length,
+    place,
+    read_form,
+    target_of,
+)
 
-router = APIRouter(tags=["assets"])
-
-
-def _safe_name(name: str | None) -> str:
-    base = Path((name or "").replace("\\", "/")).name.strip()
-    if not base or base.startswith("."):
-        raise HTTPException(422, "the upload needs a file name that does not start with '.'")
-    return base
-
-
-async def _save_upload(upload: UploadFile, target: Path, settings: Settings) -> int:
-    """Stream to a temp file beside the target; refuse past the size limit, keep nothing."""
-    limit = int(settings.max_file_mb * 1024 * 1024)
-    chunk = settings.upload_chunk_kb * 1024
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=target.parent, prefix=".upload-")
-    written = 0
-    try:
-        with os.fdopen(handle, "wb") as out:
-            while data := await upload.read(chunk):
-                written += len(data)
-                if written > limit:
-                    raise HTTPException(
-                        413,
-                        f"the file is larger than the {settings.max_file_mb:g}"
-                        " MB limit (SMARTTAGS_MAX_FILE_MB)",
-                    )
-                out.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return written
+read = role_router(Role.reader, tags=["assets"])
+# the upload streams its body with its own limit (query/uploads.py): its router is included
+# without the API's JSON body limit
+upload = role_router(Role.editor, tags=["assets"])
+routers = [read]
 
 
-@router.get("/assets/{asset_id}")
-def get_asset(asset_id: str, store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
+def _asset_id(
+    asset_id: Annotated[
+        str, Path(description="an asset id", json_schema_extra={"pattern": ASSET_ID_PATTERN})
+    ],
+) -> str:
+    """An id that cannot be an asset's is simply not found (never a 500, whatever its size)."""
+    if not valid_asset_id(asset_id):
+        raise HTTPException(404, "no such asset: not a valid asset id")
+    return asset_id
+
+
+AssetId = Annotated[str, Depends(_asset_id)]
+
+# The upload reads its body itself (query/uploads.py), so the form is declared here.
+UPLOAD_FORM = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "a video or image (up to SMARTTAGS_MAX_FILE_MB); "
+                            "its part carries the file name",
+                        },
+                        "folder": {
+                            "type": "string",
+                            "default": "",
+                            "pattern": FOLDER_PATTERN,
+                            "description": "library folder to put the file in",
+                        },
+                        "replace": {
+                            "type": "boolean",
+                            "default": False,
+                            "description": "overwrite a file of the same name",
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@read.get("/assets/{asset_id}", response_model=AssetView, responses=errors(404))
+def get_asset(asset_id: AssetId, store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
     """One asset document, with its tags as search sees them."""
     asset = store.get(asset_id)
     if asset is None:
@@ -60,40 +101,110 @@ def get_asset(asset_id: str, store: StoreDep, settings: SettingsDep) -> dict[str
     return {**asset.to_json_dict(), "tags": tag_listing(asset, settings)}
 
 
-@router.post("/assets", status_code=202)
+def _ready(store: AssetStore, queue: JobQueue) -> None:
+    """Raises (503) when the store or the queue is down: checked before anything is written."""
+    store.check()
+    queue.ping()
+    queue.jobs.check()
+
+
+def _mark_queued(store: AssetStore, settings: Settings, target: UploadTarget, size: int) -> str:
+    """The asset exists from now on, `queued`; the worker's indexing replaces it."""
+    asset_id = asset_id_for_path(target.rel)
+
+    def change(current: Asset | None) -> Asset:
+        update = {
+            "status": AssetStatus.queued,
+            "status_reason": None,
+            "fingerprint": None,  # whatever was indexed before, this file is to be processed
+            "media_type": target.media_type,
+            "size_bytes": size,
+            "updated_at": utc_now(),
+        }
+        if current is not None:
+            return current.model_copy(update=update)
+        return Asset.model_validate({"id": asset_id, "path": target.rel, **update})
+
+    update_asset(store, asset_id, change, settings.write_retries)
+    return asset_id
+
+
+def _place(upload: StagedUpload, target: UploadTarget, settings: Settings) -> bool:
+    """Move the staged file into the library; 409 when it exists and replace is off. Returns
+    whether the file is new."""
+    path = settings.library_dir / target.rel
+    existed = path.exists()
+    if existed and not target.replace:
+        raise HTTPException(409, f"{target.rel} already exists; send replace=true to overwrite it")
+    if not place(upload, path, target.replace):
+        raise HTTPException(409, f"{target.rel} already exists; send replace=true to overwrite it")
+    return not existed
+
+
+def _undo(store: AssetStore, settings: Settings, target: UploadTarget, asset_id: str) -> None:
+    """A new file whose job could not be queued leaves the library as it was."""
+    (settings.library_dir / target.rel).unlink(missing_ok=True)
+    store.delete(asset_id)
+
+
+@upload.post(
+    "/assets",
+    status_code=202,
+    response_model=UploadAccepted,
+    responses=errors(409, 413, 415, 422),
+    openapi_extra=UPLOAD_FORM,
+)
 async def upload_asset(
-    file: UploadFile,
+    request: Request,
     settings: SettingsDep,
+    store: StoreDep,
     queue: QueueDep,
     actor: Actor,
-    folder: Annotated[str, Form(description="library folder to put the file in")] = "",
-    replace: Annotated[bool, Form(description="overwrite a file of the same name")] = False,
 ) -> dict[str, Any]:
-    """Upload a video or image into the library; a worker indexes it (follow status_url)."""
+    """Upload a video or image into the library; a worker indexes it (follow status_url).
+
+    The asset exists at once with status `queued`. Refused: over the size limit (413, read no
+    further), not media by its content (415), empty, or a bad name or folder (422), an
+    existing name without replace=true (409); 503 when the store or queue is down (nothing
+    written)."""
+    check_declared_length(request.headers, settings)
+    boundary = boundary_of(request.headers.get("content-type"))
+    await run_in_threadpool(_ready, store, queue)
+    upload = await read_form(request.stream(), boundary, settings)
     try:
-        folder = normalize_folder(folder)
-    except ValueError as exc:
-        raise HTTPException(422, f"folder: {exc}") from None
-    rel = f"{folder}/{_safe_name(file.filename)}" if folder else _safe_name(file.filename)
-    target = settings.library_dir / rel
-    if target.exists() and not replace:
-        raise HTTPException(409, f"{rel} already exists; send replace=true to overwrite it")
-    size = await _save_upload(file, target, settings)
-    job = queue.submit("index", {"paths": [rel]}, actor=actor)
+        target = target_of(upload, settings)
+        is_new = await run_in_threadpool(_place, upload, target, settings)
+    finally:
+        upload.discard()
+    asset_id = await run_in_threadpool(_mark_queued, store, settings, target, upload.size)
+    try:
+        job = await run_in_threadpool(queue.submit, "index", {"paths": [target.rel]}, actor)
+    except QueueUnavailable:
+        if is_new:
+            await run_in_threadpool(_undo, store, settings, target, asset_id)
+        raise
     assert job is not None  # a fresh id is never taken
     return {
         "job_id": job.id,
         "status_url": f"/jobs/{job.id}",
-        "asset_id": asset_id_for_path(rel),
-        "path": rel,
-        "size_bytes": size,
+        "asset_id": asset_id,
+        "path": target.rel,
+        "size_bytes": upload.size,
+        "status": AssetStatus.queued.value,
     }
 
 
-@router.get("/assets/{asset_id}/thumbnail", response_class=FileResponse)
-def thumbnail(asset_id: str, settings: SettingsDep) -> FileResponse:
+@read.get(
+    "/assets/{asset_id}/thumbnail",
+    response_class=FileResponse,
+    responses={
+        200: {"content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}},
+        **errors(404),
+    },
+)
+def thumbnail(asset_id: AssetId, settings: SettingsDep) -> FileResponse:
     """The asset's poster frame (JPEG)."""
     path = settings.thumbnail_path(asset_id)
-    if "/" in asset_id or not path.is_file():
+    if not path.is_file():
         raise HTTPException(404, f"no thumbnail for asset {asset_id!r}")
     return FileResponse(path, media_type="image/jpeg")

@@ -1,12 +1,12 @@
 """Tag moderation, its audit log, and per-folder smart-tag settings over HTTP.
 
-Mutating routes take the `Actor` dependency (query/auth.py): with API keys configured they
-need the `X-API-Key` header, and the audit log records who wrote. Folder paths are
-library-relative (`campaigns/summer`); the library root is `/folders/settings` (and `.` as a
-path, `/folders/./settings`, where a client keeps dot segments).
+Reads need the reader role, changes the editor role (query/auth.py); the audit log records
+who wrote. Folder paths are library-relative (`campaigns/summer`); the library root is
+`/folders/settings` (and `.` as a path, `/folders/./settings`, where a client keeps dot
+segments).
 
-Errors: 404 unknown asset, 422 bad input or a refused moderation, 409 when the asset kept
-changing under every retry (send it again).
+Errors: 404 unknown asset, 422 bad input, 409 a moderation the asset's state refuses (nothing
+to promote or undo, too many manual tags) or an asset that kept changing under every retry.
 """
 
 from __future__ import annotations
@@ -15,30 +15,61 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from pydantic import BaseModel, ConfigDict
+from fastapi import HTTPException, Path, Query
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
+from starlette.convertors import Convertor, register_url_convertor
 
+from catalog.asset import FOLDER_PATTERN, MAX_TAG_CHARS, TAG_PATTERN
 from catalog.audit import ModerationAction
-from catalog.curation import AssetNotFound, WriteConflict
+from catalog.curation import AssetNotFound, ModerationRefused, WriteConflict
 from catalog.folders import Toggle
+from catalog.keys import Role
 from catalog.settings import Settings
-from catalog.store import AssetStore
 from query import curation_service as curation
-from query.auth import Actor
-
-router = APIRouter()
-
-
-def _store(request: Request) -> AssetStore:
-    return request.app.state.stores.get()
+from query.auth import Actor, role_router
+from query.deps import SettingsDep, StoreDep
+from query.errors import errors
+from query.routes_assets import AssetId
+from query.schemas import AuditLog, FolderAudit, FolderList, FolderView, ModerationResult, TagView
 
 
-def _settings(request: Request) -> Settings:
-    return request.app.state.settings
+class _AnyPath(Convertor[str]):
+    """Starlette's `path` is `.*`, which stops at a newline: such a path would match no route
+    (a 404 that no operation declares) instead of being refused with 422 by the route."""
+
+    regex = r"[\s\S]*"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
 
 
-Store = Annotated[AssetStore, Depends(_store)]
-AppSettings = Annotated[Settings, Depends(_settings)]
+register_url_convertor("anypath", _AnyPath())
+
+read = role_router(Role.reader)
+edit = role_router(Role.editor)
+routers = [read, edit]
+_MAX_AUDIT = Settings.model_fields["max_result_window"].default
+
+FolderPath = Annotated[
+    str,
+    Path(description="library-relative folder", json_schema_extra={"pattern": FOLDER_PATTERN}),
+]
+TagPath = Annotated[
+    str,
+    Path(
+        description="a tag name",
+        max_length=MAX_TAG_CHARS,
+        json_schema_extra={"pattern": TAG_PATTERN},
+    ),
+]
+AuditLimit = Annotated[
+    int | None,
+    Query(ge=1, le=_MAX_AUDIT, description="entries (default SMARTTAGS_AUDIT_PAGE_SIZE)"),
+]
 
 
 @contextmanager
@@ -48,9 +79,9 @@ def _http_errors() -> Iterator[None]:
         yield
     except AssetNotFound as exc:
         raise HTTPException(404, str(exc)) from None
-    except WriteConflict as exc:
+    except (WriteConflict, ModerationRefused) as exc:
         raise HTTPException(409, str(exc)) from None
-    except ValueError as exc:  # ModerationRefused, bad tag names, bad folder paths
+    except ValueError as exc:  # bad tag names, bad folder paths
         raise HTTPException(422, str(exc)) from None
 
 
@@ -58,28 +89,43 @@ class TagChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     action: Literal["remove", "promote", "add", "restore"]
-    tag: str
+    tag: str = Field(max_length=MAX_TAG_CHARS, json_schema_extra={"pattern": TAG_PATTERN})
 
 
 class FolderChange(BaseModel):
-    """Missing keys keep their current value."""
+    """Missing keys keep their current value; at least one is needed."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
 
-    video: Toggle | None = None
-    image: Toggle | None = None
+    video: Toggle | SkipJsonSchema[None] = None
+    image: Toggle | SkipJsonSchema[None] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _something_to_change(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            if not data:
+                raise ValueError("nothing to change: give a video and/or an image setting")
+            if any(value is None for value in data.values()):
+                raise ValueError("a setting is inherit, enable or disable (not null)")
+        return data
 
 
-@router.get("/assets/{asset_id}/tags", tags=["tags"])
-def list_tags(asset_id: str, store: Store, settings: AppSettings) -> dict[str, Any]:
+@read.get("/assets/{asset_id}/tags", tags=["tags"], response_model=TagView, responses=errors(404))
+def list_tags(asset_id: AssetId, store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
     """All tags as search shows them (strongest first), and the removed tags apart."""
     with _http_errors():
         return curation.asset_tags(store, asset_id, settings)
 
 
-@router.post("/assets/{asset_id}/tags", tags=["tags"])
+@edit.post(
+    "/assets/{asset_id}/tags",
+    tags=["tags"],
+    response_model=ModerationResult,
+    responses=errors(404, 409, 413, 422),
+)
 def change_tag(
-    asset_id: str, change: TagChange, store: Store, settings: AppSettings, actor: Actor
+    asset_id: AssetId, change: TagChange, store: StoreDep, settings: SettingsDep, actor: Actor
 ) -> dict[str, Any]:
     """Remove, promote, add (manual, weight 1.0) or restore one tag.
 
@@ -91,18 +137,28 @@ def change_tag(
         )
 
 
-@router.post("/assets/{asset_id}/tags/undo", tags=["tags"])
+@edit.post(
+    "/assets/{asset_id}/tags/undo",
+    tags=["tags"],
+    response_model=ModerationResult,
+    responses=errors(404, 409),
+)
 def undo_tag_change(
-    asset_id: str, store: Store, settings: AppSettings, actor: Actor
+    asset_id: AssetId, store: StoreDep, settings: SettingsDep, actor: Actor
 ) -> dict[str, Any]:
-    """Revert the asset's latest moderation that is not undone yet (422 when none is left)."""
+    """Revert the asset's latest moderation that is not undone yet (409 when none is left)."""
     with _http_errors():
         return curation.undo_moderation(store, settings, asset_id, actor)
 
 
-@router.delete("/assets/{asset_id}/tags/{tag:path}", tags=["tags"])
+@edit.delete(
+    "/assets/{asset_id}/tags/{tag:anypath}",
+    tags=["tags"],
+    response_model=ModerationResult,
+    responses=errors(404, 409, 422),
+)
 def remove_tag(
-    asset_id: str, tag: str, store: Store, settings: AppSettings, actor: Actor
+    asset_id: AssetId, tag: TagPath, store: StoreDep, settings: SettingsDep, actor: Actor
 ) -> dict[str, Any]:
     """Remove one tag (as POST with action `remove`); restore it to bring it back."""
     with _http_errors():
@@ -111,14 +167,9 @@ def remove_tag(
         )
 
 
-@router.get("/assets/{asset_id}/audit", tags=["tags"])
+@read.get("/assets/{asset_id}/audit", tags=["tags"], response_model=AuditLog, responses=errors(404))
 def audit_log(
-    asset_id: str,
-    store: Store,
-    settings: AppSettings,
-    limit: Annotated[
-        int | None, Query(ge=1, description="entries (default SMARTTAGS_AUDIT_PAGE_SIZE)")
-    ] = None,
+    asset_id: AssetId, store: StoreDep, settings: SettingsDep, limit: AuditLimit = None
 ) -> dict[str, Any]:
     """The asset's moderation history, newest first: when, what, before/after, by whom."""
     with _http_errors():
@@ -126,38 +177,74 @@ def audit_log(
     return {"asset_id": asset_id, "entries": entries}
 
 
-@router.get("/folders", tags=["folders"])
-def list_folders(store: Store, settings: AppSettings) -> dict[str, Any]:
+@read.get("/folders", tags=["folders"], response_model=FolderList)
+def list_folders(store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
     """Every folder with an explicit setting, with its effective values."""
     return {"folders": curation.list_folders(store, settings)}
 
 
-@router.get("/folders/settings", tags=["folders"])
-def root_settings(store: Store, settings: AppSettings) -> dict[str, Any]:
+@read.get("/folders/settings", tags=["folders"], response_model=FolderView)
+def root_settings(store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
     """The library root's settings (`folder` is '')."""
-    return folder_settings("", store, settings)
+    return curation.show_folder(store, settings, "")
 
 
-@router.put("/folders/settings", tags=["folders"])
+@edit.put(
+    "/folders/settings",
+    tags=["folders"],
+    response_model=FolderView,
+    responses=errors(413, 422),
+)
 def set_root_settings(
-    change: FolderChange, store: Store, settings: AppSettings, actor: Actor
+    change: FolderChange, store: StoreDep, settings: SettingsDep, actor: Actor
 ) -> dict[str, Any]:
     """Set the library root's settings; they apply wherever no folder below says otherwise."""
-    return set_folder_settings("", change, store, settings, actor)
+    return curation.set_folder(store, settings, "", change.video, change.image, actor)
 
 
-@router.get("/folders/{path:path}/settings", tags=["folders"])
-def folder_settings(path: str, store: Store, settings: AppSettings) -> dict[str, Any]:
+@read.get("/folders/audit", tags=["folders"], response_model=FolderAudit)
+def root_audit(store: StoreDep, settings: SettingsDep, limit: AuditLimit = None) -> dict[str, Any]:
+    """Changes of the library root's settings, newest first: when, what, by whom."""
+    return curation.folder_audit(store, settings, "", limit)
+
+
+@read.get(
+    "/folders/{path:anypath}/settings",
+    tags=["folders"],
+    response_model=FolderView,
+    responses=errors(422),
+)
+def folder_settings(path: FolderPath, store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
     """Per media type: the folder's own setting, the effective value, and `inherited_from`
     (the folder it comes from; null: the library-wide default)."""
     with _http_errors():
         return curation.show_folder(store, settings, path)
 
 
-@router.put("/folders/{path:path}/settings", tags=["folders"])
+@edit.put(
+    "/folders/{path:anypath}/settings",
+    tags=["folders"],
+    response_model=FolderView,
+    responses=errors(413, 422),
+)
 def set_folder_settings(
-    path: str, change: FolderChange, store: Store, settings: AppSettings, actor: Actor
+    path: FolderPath, change: FolderChange, store: StoreDep, settings: SettingsDep, actor: Actor
 ) -> dict[str, Any]:
-    """Set `video` and/or `image` to enable, disable or inherit; answers as GET does."""
+    """Set `video` and/or `image` to enable, disable or inherit; answers as GET does. Each
+    change is written to the folder's audit log."""
     with _http_errors():
         return curation.set_folder(store, settings, path, change.video, change.image, actor)
+
+
+@read.get(
+    "/folders/{path:anypath}/audit",
+    tags=["folders"],
+    response_model=FolderAudit,
+    responses=errors(422),
+)
+def folder_audit(
+    path: FolderPath, store: StoreDep, settings: SettingsDep, limit: AuditLimit = None
+) -> dict[str, Any]:
+    """Changes of the folder's own settings, newest first: when, what, by whom."""
+    with _http_errors():
+        return curation.folder_audit(store, settings, path, limit)

@@ -1,16 +1,19 @@
-"""Health: whether the backend, the queue and at least one worker are alive."""
+"""Health: whether the backend, the queue and at least one worker are alive. Public: load
+balancers and orchestrators ask it without a key."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from catalog.store import StoreError
+from query.auth import role_router
 from query.deps import QueueDep, StoreDep
+from query.schemas import Health
 
-router = APIRouter(tags=["health"])
+public = role_router(None, tags=["health"])
+routers = [public]
 
 
 def _probe(check: Any) -> dict[str, Any]:
@@ -20,7 +23,11 @@ def _probe(check: Any) -> dict[str, Any]:
         return {"ok": False, "detail": str(exc)}
 
 
-@router.get("/healthz")
+@public.get(
+    "/healthz",
+    response_model=Health,
+    responses={503: {"model": Health, "description": "the backend or the queue is down"}},
+)
 def healthz(store: StoreDep, queue: QueueDep) -> JSONResponse:
     """Backend, queue and workers: 200 when the backend and queue answer (with `workers` 0
     when no worker is alive: searches work, uploads wait), 503 otherwise."""

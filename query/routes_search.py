@@ -1,34 +1,64 @@
 """Omnisearch over HTTP."""
 
-from __future__ import annotations
-
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from catalog.asset import MediaType, TagKind
+from catalog.asset import FOLDER_PATTERN, MediaType, TagKind
+from catalog.keys import Role
 from catalog.settings import Settings
+from query.auth import role_router
 from query.deps import SettingsDep, StoreDep
+from query.errors import errors
 from query.plan import SearchRequest
+from query.schemas import SearchResult
 from query.service import search
 
-router = APIRouter(tags=["search"])
-# the schema states the default bounds; each request is checked against the live settings
-_MAX_PAGE = Settings.model_fields["max_page_size"].default
-_MAX_WINDOW = Settings.model_fields["max_result_window"].default
 
+def build_router(settings: Settings) -> APIRouter:
+    """The search route, its bounds those of `settings`: the schema states what the check
+    enforces (a page past the result window is cut at the window, never refused)."""
+    router = role_router(Role.reader, tags=["search"])
 
-@router.get("/search")
-def search_assets(
-    store: StoreDep,
-    settings: SettingsDep,
-    q: Annotated[str, Query(description="query text; empty browses newest first")] = "",
-    limit: Annotated[int | None, Query(ge=1, le=_MAX_PAGE)] = None,
-    offset: Annotated[int, Query(ge=0, le=_MAX_WINDOW)] = 0,
-    folder: Annotated[str | None, Query(description="folder and its subfolders")] = None,
-    type: Annotated[MediaType | None, Query(description="video or image")] = None,
-    kind: Annotated[list[TagKind] | None, Query(description="tag kinds that match")] = None,
-) -> dict[str, Any]:
-    """Omnisearch: metadata AND-ed (tier 1), all terms in tags (tier 2), any term (tier 3)."""
-    request = SearchRequest(q, folder, type, tuple(kind or ()), limit, offset)
-    return search(store, request, settings, with_tags=True)
+    @router.get("/search", response_model=SearchResult, responses=errors(422))
+    def search_assets(
+        store: StoreDep,
+        settings: SettingsDep,
+        q: Annotated[
+            str,
+            Query(
+                description="query text; empty browses newest first",
+                max_length=settings.max_query_chars,
+            ),
+        ] = "",
+        limit: Annotated[
+            int | None,
+            Query(
+                ge=1,
+                le=settings.max_page_size,
+                description=f"hits per page (default {settings.default_page_size})",
+            ),
+        ] = None,
+        offset: Annotated[
+            int,
+            Query(
+                ge=0,
+                le=settings.max_result_window - 1,
+                description=f"hits to skip; pages end at hit {settings.max_result_window}",
+            ),
+        ] = 0,
+        folder: Annotated[
+            str | None,
+            Query(
+                description="folder and its subfolders",
+                json_schema_extra={"pattern": FOLDER_PATTERN},
+            ),
+        ] = None,
+        type: Annotated[MediaType | None, Query(description="video or image")] = None,
+        kind: Annotated[list[TagKind] | None, Query(description="tag kinds that match")] = None,
+    ) -> dict[str, Any]:
+        """Omnisearch: metadata AND-ed (tier 1), all terms in tags (tier 2), any term (tier 3)."""
+        request = SearchRequest(q, folder, type, tuple(kind or ()), limit, offset)
+        return search(store, request, settings, with_tags=True)
+
+    return router

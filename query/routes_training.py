@@ -1,31 +1,55 @@
 """Custom tags over HTTP: training report and runs; training and tagging as worker jobs.
 
-Nothing here loads a model: the jobs run in `smarttags worker`.
+Nothing here loads a model: the jobs run in `smarttags worker`. Starting them needs the admin
+role; the report and the runs, the reader role.
 """
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException
-from pydantic import BaseModel, Field
+from fastapi import Body, HTTPException
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from catalog.asset import normalize_folder, normalize_tag
+from catalog.asset import (
+    FOLDER_PATTERN,
+    MAX_TAG_CHARS,
+    TAG_PATTERN,
+    normalize_folder,
+    normalize_tag,
+)
+from catalog.keys import Role
 from catalog.training_runs import latest_run, list_runs
-from query.auth import Actor
+from query.auth import Actor, role_router
 from query.deps import QueueDep, SettingsDep
+from query.errors import errors
 from query.routes_jobs import accepted
+from query.schemas import JobAccepted, TrainingReport, TrainingRuns
 from query.training_report import report_dict
 
-router = APIRouter(tags=["custom tags"])
+read = role_router(Role.reader, tags=["custom tags"])
+admin = role_router(Role.admin, tags=["custom tags"])
+routers = [read, admin]
+_MAX_TRAIN_TAGS = 1000
+
+FolderField = Annotated[str, Field(json_schema_extra={"pattern": FOLDER_PATTERN})]
+TagField = Annotated[
+    str, Field(max_length=MAX_TAG_CHARS, json_schema_extra={"pattern": TAG_PATTERN})
+]
 
 
 class TrainingRequest(BaseModel):
-    folder: str = Field("", description="train on assets under this folder ('' = all)")
-    tags: list[str] = Field(default_factory=list, description="tags to train (empty: all)")
+    model_config = ConfigDict(extra="forbid")
+
+    folder: FolderField = Field("", description="train on assets under this folder ('' = all)")
+    tags: list[TagField] = Field(
+        default_factory=list, max_length=_MAX_TRAIN_TAGS, description="tags to train (empty: all)"
+    )
 
 
 class AutotagRequest(BaseModel):
-    folder: str = Field("", description="tag assets under this folder ('' = all)")
-    force: bool = Field(False, description="re-tag every asset, even unaltered recent ones")
+    model_config = ConfigDict(extra="forbid")
+
+    folder: FolderField = Field("", description="tag assets under this folder ('' = all)")
+    force: StrictBool = Field(False, description="re-tag every asset, even unaltered recent ones")
 
 
 def _folder(folder: str) -> str:
@@ -35,7 +59,7 @@ def _folder(folder: str) -> str:
         raise HTTPException(422, f"folder: {exc}") from None
 
 
-@router.get("/training/report")
+@read.get("/training/report", response_model=TrainingReport, responses=errors(404))
 def training_report(settings: SettingsDep) -> dict[str, Any]:
     """The latest training run's report: per tag positives, negatives, small images,
     cross-validated precision/recall/F1, threshold, coherence and status."""
@@ -45,7 +69,7 @@ def training_report(settings: SettingsDep) -> dict[str, Any]:
     return report_dict(record)
 
 
-@router.get("/training/runs")
+@read.get("/training/runs", response_model=TrainingRuns)
 def training_runs(settings: SettingsDep) -> dict[str, Any]:
     """Every training run, newest first, without its report rows."""
     runs = []
@@ -56,7 +80,7 @@ def training_runs(settings: SettingsDep) -> dict[str, Any]:
     return {"runs": runs}
 
 
-@router.post("/training", status_code=202)
+@admin.post("/training", status_code=202, response_model=JobAccepted, responses=errors(413, 422))
 def start_training(
     queue: QueueDep, actor: Actor, body: Annotated[TrainingRequest | None, Body()] = None
 ) -> dict[str, Any]:
@@ -66,12 +90,16 @@ def start_training(
         tags = [normalize_tag(t) for t in body.tags]
     except ValueError as exc:
         raise HTTPException(422, f"tags: {exc}") from None
-    job = queue.submit("train", {"folder": _folder(body.folder), "tags": tags}, actor=actor)
+    folder = _folder(body.folder)
+    queue.ping()
+    job = queue.submit("train", {"folder": folder, "tags": tags}, actor=actor)
     assert job is not None
     return accepted(job.id)
 
 
-@router.post("/autotag", status_code=202)
+@admin.post(
+    "/autotag", status_code=202, response_model=JobAccepted, responses=errors(409, 413, 422)
+)
 def start_autotag(
     settings: SettingsDep,
     queue: QueueDep,
@@ -80,9 +108,11 @@ def start_autotag(
 ) -> dict[str, Any]:
     """Apply the latest trained tags in a worker; follow the job at status_url."""
     body = body or AutotagRequest()
+    folder = _folder(body.folder)
     if latest_run(settings) is None:
         raise HTTPException(409, "no training run yet: POST /training first")
-    params = {"folder": _folder(body.folder), "force": body.force, "scheduled": False}
+    queue.ping()
+    params = {"folder": folder, "force": body.force, "scheduled": False}
     job = queue.submit("autotag", params, actor=actor)
     assert job is not None
     return accepted(job.id)

@@ -16,14 +16,18 @@ from query.service import search
 from smarttags.cli_curation import audit_cmd, folder_group, tag_group, tags_cmd
 from smarttags.cli_index import index_cmd, sample_library_cmd
 from smarttags.cli_jobs import jobs_cmd
+from smarttags.cli_keys import keys_group
 from smarttags.cli_reindex import reindex_cmd
 from smarttags.cli_support import (
     EXIT_BACKEND,
     EXIT_PARTIAL,
+    EXIT_USAGE,
     AppContext,
     clean_errors,
+    fail,
     global_options,
     pass_app,
+    quiet_library_logs,
 )
 from smarttags.cli_training import autotag_cmd, train_cmd, train_report_cmd
 from smarttags.doctor import run_checks
@@ -35,6 +39,7 @@ from smarttags.doctor import run_checks
 @click.pass_context
 def cli(ctx: click.Context, data_dir, backend, opensearch_url) -> None:
     """Smart tags and Omnisearch for video and image libraries."""
+    quiet_library_logs()
     ctx.obj = AppContext(
         {"data_dir": data_dir, "backend": backend, "opensearch_url": opensearch_url}
     )
@@ -226,23 +231,44 @@ def doctor_cmd(app: AppContext) -> None:
     type=click.IntRange(min=1),
     help="Jobs the --with-worker worker runs at once (default SMARTTAGS_WORKER_CONCURRENCY).",
 )
+@click.option(
+    "--allow-anonymous",
+    is_flag=True,
+    help="Serve a non-loopback address with no API key (anyone who reaches it may do "
+    "everything).",
+)
 @pass_app
 @clean_errors
 def serve_cmd(
-    app: AppContext, host: str | None, port: int | None, with_worker: bool, concurrency
+    app: AppContext,
+    host: str | None,
+    port: int | None,
+    with_worker: bool,
+    concurrency,
+    allow_anonymous: bool,
 ) -> None:
     """Run the HTTP API (OpenAPI docs at /docs). It enqueues work; `smarttags worker`
     processes run it (or one beside the API with --with-worker).
+
+    On an address other than loopback it needs an API key (`smarttags keys add`), or
+    --allow-anonymous.
 
     \b
     Examples:
       smarttags serve --with-worker                 # one machine, embedded store and queue
       smarttags serve --host 0.0.0.0 --port 8000    # API only; workers run elsewhere
     """
-    from smarttags.serve import run_api, worker_beside
+    from smarttags.serve import Exposed, check_exposure, run_api, worker_beside
 
     settings = app.settings
     host, port = host or settings.api_host, port or settings.api_port
+    try:
+        warning = check_exposure(settings, host, allow_anonymous)
+    except Exposed as exc:
+        fail(str(exc), EXIT_USAGE)
+        return
+    if warning:
+        click.secho(f"warning: {warning}", fg="yellow", err=True)
     if not with_worker:
         run_api(settings, host, port)
         return
@@ -286,6 +312,7 @@ cli.add_command(folder_group)
 cli.add_command(train_cmd)
 cli.add_command(train_report_cmd)
 cli.add_command(autotag_cmd)
+cli.add_command(keys_group)
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,14 @@ EXIT_PARTIAL = 1
 EXIT_USAGE = 2
 EXIT_BACKEND = 3
 EXIT_SETUP = 4  # the model or ffmpeg is not available
+# Libraries that log each failed request as a warning with its traceback. Our errors say what
+# failed and how to fix it in one line; theirs would repeat it as a stack, once per request.
+NOISY_LOGGERS = ("opensearch", "urllib3")
+
+
+def quiet_library_logs() -> None:
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 class AppContext:

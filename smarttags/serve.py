@@ -7,6 +7,7 @@ The API process stays light (no torch): the worker is a child process of its own
 from __future__ import annotations
 
 import ctypes
+import ipaddress
 import logging
 import os
 import signal
@@ -62,6 +63,44 @@ def worker_beside(
             except subprocess.TimeoutExpired:
                 child.terminate()  # running jobs are queued again
                 child.wait()
+
+
+def is_loopback(host: str) -> bool:
+    """Only this machine can reach `host` (a name other than localhost counts as exposed)."""
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class Exposed(Exception):
+    """Serving this address with no API key was not allowed."""
+
+
+def check_exposure(settings: Any, host: str, allow_anonymous: bool) -> str | None:
+    """A warning when `host` is reachable from other machines and no API key exists (with
+    `allow_anonymous`); Exposed without it. None when a key exists or the host is loopback."""
+    if is_loopback(host):
+        return None
+    from catalog.keys import open_key_store
+
+    keys = open_key_store(settings)
+    try:
+        if keys.list():
+            return None
+    finally:
+        keys.close()
+    if not allow_anonymous:
+        raise Exposed(
+            f"{host} is reachable from other machines and no API key exists: add one "
+            "(smarttags keys add NAME --role admin), or pass --allow-anonymous"
+        )
+    return (
+        f"serving {host} with no API key (--allow-anonymous): anyone who reaches it may "
+        "read, change and delete"
+    )
 
 
 def run_api(settings: Any, host: str, port: int) -> None:

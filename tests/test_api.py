@@ -73,13 +73,21 @@ def test_search_filters(client):
         {"kind": "colour"},
         {"q": "x" * 10_001},
         {"folder": "../etc"},
-        {"offset": 9_999, "limit": 50},
+        {"offset": 10_000},
     ],
 )
 def test_bad_parameters_get_a_422_with_a_message(client, params):
     response = client.get("/search", params=params)
     assert response.status_code == 422
     assert response.json()["detail"]
+
+
+def test_a_page_past_the_result_window_is_cut_there_not_refused(client):
+    # valid by the schema (offset < window, limit <= max page): answered, with a notice
+    response = client.get("/search", params={"offset": 9_999, "limit": 50})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["limit"] == 1 and "ends at result 10000" in body["notices"][0]
 
 
 @pytest.mark.parametrize("q", ["'; DROP TABLE assets; --", '"a" AND (b', "{}[]:\\/*?", "the"])

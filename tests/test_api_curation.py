@@ -10,15 +10,14 @@ from fastapi.testclient import TestClient
 
 from catalog.asset import Asset
 from catalog.curation import save_processed
+from catalog.keys import Role, create_key, open_key_store
 from query.api import create_app
 from query.plan import SearchRequest
-from query.routes_curation import router
 from query.service import search, tag_listing
 from tests.fixtures import asset, tag
 
 CONCURRENT_WRITERS = 8
 BARRIER_TIMEOUT_S = 30
-KEYS = {"ci": "s3cret-ci", "ops": "s3cret-ops"}
 
 
 def seed(store) -> None:
@@ -42,10 +41,7 @@ def seed(store) -> None:
 
 
 def client_for(store) -> TestClient:
-    app = create_app(store.settings, store)
-    if not any(getattr(r, "path", "") == "/folders" for r in app.routes):
-        app.include_router(router)  # until query/api.py includes it
-    return TestClient(app)
+    return TestClient(create_app(store.settings, store))
 
 
 @pytest.fixture
@@ -140,8 +136,14 @@ def test_undo_reverts_then_says_nothing_is_left(client, store):
     assert undone["audit"]["undoes"]
     assert hit_ids(store, "beach") == ["a1"]
     nothing = client.post("/assets/a1/tags/undo")
-    assert nothing.status_code == 422 and "no moderation left" in nothing.json()["detail"]
+    assert nothing.status_code == 409 and "no moderation left" in nothing.json()["detail"]
     assert client.post("/assets/nope/tags/undo").status_code == 404
+
+
+def test_promoting_a_tag_the_asset_lacks_is_422_like_remove_and_restore(client):
+    response = client.post("/assets/a1/tags", json={"action": "promote", "tag": "volcano"})
+    assert response.status_code == 422 and "tag add" in response.json()["detail"]
+    assert client.get("/assets/a1/audit").json()["entries"] == []
 
 
 @pytest.mark.parametrize(
@@ -224,33 +226,43 @@ def test_audit_limit(client):
 
 @pytest.fixture
 def keyed(make_store):
-    store = make_store(api_keys=KEYS)
+    store = make_store()
     seed(store)
+    keys = open_key_store(store.settings)
+    secrets = {name: create_key(keys, name, Role.editor)[1] for name in ("ci", "ops")}
+    keys.close()
     with client_for(store) as c:
-        yield c
+        yield c, secrets
 
 
-@pytest.mark.parametrize("headers", [{}, {"X-API-Key": "wrong"}, {"X-API-Key": "s3cret"}])
-def test_mutations_need_a_valid_api_key(keyed, headers):
-    assert moderate(keyed, "a1", "remove", "beach", headers=headers).status_code == 401
-    assert keyed.delete("/assets/a1/tags/beach", headers=headers).status_code == 401
-    assert keyed.post("/assets/a1/tags/undo", headers=headers).status_code == 401
-    put = keyed.put("/folders/a/settings", json={"video": "disable"}, headers=headers)
-    assert put.status_code == 401 and "X-API-Key" in put.json()["detail"]
-    assert keyed.get("/assets/a1/audit").json()["entries"] == []
+@pytest.mark.parametrize("headers", [{}, {"X-API-Key": "wrong"}, {"Authorization": "Bearer x"}])
+def test_every_route_needs_a_valid_api_key_once_one_exists(keyed, headers):
+    client, _ = keyed
+    assert moderate(client, "a1", "remove", "beach", headers=headers).status_code == 401
+    assert client.delete("/assets/a1/tags/beach", headers=headers).status_code == 401
+    assert client.post("/assets/a1/tags/undo", headers=headers).status_code == 401
+    put = client.put("/folders/a/settings", json={"video": "disable"}, headers=headers)
+    assert put.status_code == 401 and put.json()["detail"]
+    assert "Bearer" in put.headers["www-authenticate"]
+    assert client.get("/assets/a1/audit", headers=headers).status_code == 401
+    assert client.get("/search", headers=headers).status_code == 401
 
 
-def test_a_valid_key_is_recorded_by_name_and_reads_need_none(keyed):
-    body = moderate(keyed, "a1", "remove", "beach", headers={"X-API-Key": KEYS["ops"]}).json()
+def test_a_valid_key_is_recorded_by_name(keyed):
+    client, secrets = keyed
+    ops = {"X-API-Key": secrets["ops"]}
+    body = moderate(client, "a1", "remove", "beach", headers=ops).json()
     assert body["audit"]["actor"] == "key:ops"
-    put = keyed.put(
-        "/folders/a/settings", json={"video": "disable"}, headers={"X-API-Key": KEYS["ci"]}
+    put = client.put(
+        "/folders/a/settings",
+        json={"video": "disable"},
+        headers={"Authorization": f"Bearer {secrets['ci']}"},
     )
     assert put.status_code == 200 and put.json()["updated_by"] == "key:ci"
-    assert keyed.get("/assets/a1/tags").status_code == 200
-    entries = keyed.get("/assets/a1/audit").json()["entries"]
+    assert client.get("/assets/a1/tags", headers=ops).status_code == 200
+    entries = client.get("/assets/a1/audit", headers=ops).json()["entries"]
     assert entries[0]["actor"] == "key:ops"
-    assert all(key not in str(entries) for key in KEYS.values())
+    assert all(key not in str(entries) for key in secrets.values())
 
 
 def test_folder_settings_show_inheritance(client):

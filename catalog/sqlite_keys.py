@@ -1,0 +1,73 @@
+"""API keys (digests only) in their own SQLite file under the data dir.
+
+Apart from the catalog's file, like the job records: the catalog's schema and its migrations
+stay the documents' own, and a catalog backup or rebuild never touches the keys.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+from catalog.keys import ApiKey
+from catalog.settings import Settings
+from catalog.store import StoreError
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS api_keys (
+  name TEXT PRIMARY KEY,
+  digest TEXT NOT NULL UNIQUE,
+  doc TEXT NOT NULL
+);
+"""
+_PRIVATE = 0o600  # digests are not keys, but nobody else needs to read them
+
+
+class SqliteKeyStore:
+    def __init__(self, settings: Settings) -> None:
+        self.path: Path = settings.data_dir / settings.keys_file
+        self._timeout = settings.sqlite_busy_timeout_s
+        self._local = threading.local()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn().executescript(_SCHEMA)
+            self.path.chmod(_PRIVATE)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open the API keys at {self.path}: {exc}") from None
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            self._local.conn = conn
+        return conn
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def check(self) -> str:
+        self._conn().execute("SELECT COUNT(*) FROM api_keys").fetchone()
+        return f"API keys in {self.path}"
+
+    def add(self, key: ApiKey) -> bool:
+        try:
+            self._conn().execute(
+                "INSERT INTO api_keys (name, digest, doc) VALUES (?, ?, ?)",
+                (key.name, key.digest, key.model_dump_json()),
+            )
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    def list(self) -> list[ApiKey]:
+        rows = self._conn().execute("SELECT doc FROM api_keys ORDER BY name")
+        return [ApiKey.model_validate_json(doc) for (doc,) in rows]
+
+    def revoke(self, name: str) -> bool:
+        cursor = self._conn().execute("DELETE FROM api_keys WHERE name = ?", (name,))
+        return cursor.rowcount == 1

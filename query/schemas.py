@@ -1,0 +1,230 @@
+"""Response models: what each route answers, as the OpenAPI schema states it.
+
+The routes' dicts are validated against these on the way out, so a drift between the code and
+the published contract fails loudly (in the tests, and the schemathesis run) instead of
+reaching clients.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from catalog.asset import Asset
+from catalog.audit import AuditEntry
+from catalog.jobs import JobRecord, WorkerRecord
+from catalog.keys import Role
+from catalog.training_runs import TagReport
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+Segment = tuple[float, float]
+
+
+class TagRow(Strict):
+    """One tag as search sees it: curated weight, the machine's confidence and segments."""
+
+    tag: str
+    kind: str
+    source: Literal["machine", "manual", "promoted"]
+    confidence: float
+    weight: float
+    effective: bool = Field(description="whether it counts for search under the thresholds")
+    segments: list[Segment]
+
+
+class MatchedTag(Strict):
+    tag: str
+    kind: str
+    source: str
+    weight: float
+
+
+class Matched(Strict):
+    metadata: list[str]
+    tags: list[MatchedTag]
+
+
+class SearchHit(Strict):
+    id: str
+    tier: int | None = Field(description="1-3; null when browsing")
+    score: float
+    path: str
+    title: str
+    media_type: str
+    folder: str
+    matched: Matched
+    tags: list[TagRow]
+
+
+class SearchResult(Strict):
+    total: int
+    offset: int
+    limit: int
+    terms: list[str]
+    notices: list[str]
+    hits: list[SearchHit]
+
+
+class AssetView(Asset):
+    """The asset document, with its tags as search sees them."""
+
+    tags: list[TagRow]
+
+
+class UploadAccepted(Strict):
+    job_id: str
+    status_url: str
+    asset_id: str
+    path: str
+    size_bytes: int
+    status: Literal["queued"]
+
+
+class JobAccepted(Strict):
+    job_id: str
+    status_url: str
+
+
+class ReprocessAccepted(JobAccepted):
+    mode: Literal["retag", "full"]
+
+
+class RemovedTag(Strict):
+    tag: str
+    kind: str | None
+    confidence: float | None
+    segments: list[Segment]
+
+
+class TagView(Strict):
+    asset_id: str
+    tags: list[TagRow]
+    removed: list[RemovedTag]
+
+
+class ModerationResult(TagView):
+    action: str
+    tag: str
+    changed: bool
+    before: str
+    after: str
+    audit: AuditEntry | None
+
+
+class AuditLog(Strict):
+    asset_id: str
+    entries: list[AuditEntry]
+
+
+class FolderValue(Strict):
+    setting: Literal["inherit", "enable", "disable"]
+    effective: Literal["enable", "disable"]
+    inherited_from: str | None = Field(description="the folder it comes from; null: default")
+
+
+class FolderView(Strict):
+    folder: str
+    video: FolderValue
+    image: FolderValue
+    updated_at: datetime | None
+    updated_by: str | None
+
+
+class FolderList(Strict):
+    folders: list[FolderView]
+
+
+class FolderAudit(Strict):
+    folder: str
+    entries: list[AuditEntry]
+
+
+class JobList(Strict):
+    jobs: list[JobRecord]
+    counts: dict[str, int]
+
+
+class Schedule(Strict):
+    enabled: bool
+    runs_in: str
+    training_cron: str
+    tagging_cron: str
+    next_runs: dict[str, datetime]
+
+
+class TrainingReport(Strict):
+    tags: list[TagReport]
+    run: str
+    started: str
+    finished: str | None
+    state: str
+    message: str | None
+    folder: str
+    tags_requested: list[str]
+    model_id: str | None
+    counts: dict[str, int]
+    errors: list[dict[str, str]]
+
+
+class TrainingRun(Strict):
+    run: str
+    started: str
+    finished: str | None
+    state: str
+    message: str | None
+    folder: str
+    tags_requested: list[str]
+    model_id: str | None
+    counts: dict[str, int]
+    errors: list[dict[str, str]]
+    trained_tags: list[str]
+
+
+class TrainingRuns(Strict):
+    runs: list[TrainingRun]
+
+
+class Probe(Strict):
+    ok: bool
+    detail: str
+
+
+class BackendProbe(Probe):
+    name: str
+
+
+class Workers(Strict):
+    alive: int
+    ok: bool
+    list: list[WorkerRecord]
+
+
+class Health(Strict):
+    status: Literal["ok", "unavailable"]
+    backend: BackendProbe
+    queue: Probe
+    workers: Workers
+    assets: int | None = None
+    detail: str | None = None
+
+
+class KeyInfo(Strict):
+    name: str
+    role: Role
+    created_at: datetime
+
+
+class KeyList(Strict):
+    keys: list[KeyInfo]
+
+
+class NewKey(Strict):
+    name: str
+    role: Role
+    key: str = Field(description="the key itself: shown this once, never stored")
