@@ -41,6 +41,7 @@ from catalog.store import (
     RebuildReport,
     StoreError,
     StoreStats,
+    Total,
     Versioned,
 )
 
@@ -638,7 +639,8 @@ class OpenSearchStore:
             RankedHit(_asset(h), _float32(h["_score"]) if compiled.scored else 0.0)
             for h in hits["hits"]
         ]
-        return RankedPage(hits["total"]["value"], ranked)
+        total = hits["total"]
+        return RankedPage(Total(total["value"], total.get("relation", "eq")), ranked)
 
     def iter_assets(self, folder: str = "") -> Iterator[Asset]:
         self._ensure_index()

@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     sqlite_file: str = "smarttags.db"
     sqlite_cache_mb: int = 256
     sqlite_busy_timeout_s: float = 30.0
+    # the change log other processes catch up from; a reader further behind rebuilds its index
+    sqlite_change_log_keep: int = Field(200_000, ge=1)
     opensearch_url: str | None = None
     opensearch_index: str = "smarttags-assets"
     opensearch_timeout_s: float = 10.0
@@ -50,6 +52,18 @@ class Settings(BaseSettings):
     opensearch_backoff_s: float = 0.5
     opensearch_bulk_chunk: int = 500
     opensearch_verify_certs: bool = True
+
+    # embedded term index (catalog/term_index.py): segments in memory, kept in step with SQLite
+    index_merge_factor: int = Field(4, ge=1)  # merge the newest segment once it is 1/factor of
+    index_max_segments: int = Field(8, ge=1)  # the one before, or when there are more than this
+    index_rebuild_min_changes: int = Field(10_000, ge=0)  # behind by more than this and than
+    # the index's size: rebuild it rather than catch up
+    index_build_chunk: int = Field(100_000, ge=1)  # assets read per segment while building
+
+    # bulk import
+    import_workers: int | None = Field(None, ge=0)  # parsing processes; None: one per CPU
+    import_chunk_lines: int = Field(2_000, ge=1)  # lines handed to a parsing process at once
+    import_batch: int = Field(2_000, ge=1)  # assets written per transaction
 
     # index rebuild
     # a rebuild copies again what was written since it began, less this margin: updated_at
@@ -72,6 +86,7 @@ class Settings(BaseSettings):
     default_page_size: int = 20
     max_page_size: int = 200
     max_result_window: int = 10_000
+    max_exact_total: int = Field(10_000, ge=1)  # totals beyond: a lower bound ("gte")
 
     # indexer: media
     ffmpeg_binary: str | None = None  # None: ffmpeg on PATH, else imageio-ffmpeg's binary

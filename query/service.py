@@ -8,19 +8,19 @@ from catalog.asset import Asset
 from catalog.effective import indexed_tags
 from catalog.settings import Settings
 from catalog.store import AssetStore, RankedPage
-from query import dsl, sql
+from query import dsl, postings
 from query.plan import QueryPlan, SearchRequest, build_plan
 from query.ranking import explain, tier_of_score
 
 # the query layer compiles; each store executes its own dialect as handed
-_COMPILERS = {"sql": sql.compile_plan, "dsl": dsl.compile_plan}
+_COMPILERS = {"postings": postings.compile_plan, "dsl": dsl.compile_plan}
 
 
 def run_plan(store: AssetStore, plan: QueryPlan) -> RankedPage:
     """The ranked page of `plan`, compiled to the store's dialect and executed there."""
     compiled = _COMPILERS[store.dialect](plan)
     if compiled is None:
-        return RankedPage(total=0)
+        return RankedPage()
     return store.execute_search(compiled)
 
 
@@ -86,7 +86,7 @@ def search(
     plan = build_plan(request, settings)
     page = run_plan(store, plan)
     return {
-        "total": page.total,
+        "total": page.total.to_json(),
         "offset": plan.offset,
         "limit": plan.limit,
         "terms": list(plan.terms),
