@@ -118,9 +118,7 @@ class TermDictionary:
         return [found.get(t) for t in tokens]
 
 
-def encode_terms(
-    batch: list[AssetTerms], ids: dict[str, int]
-) -> tuple[list[bytes], list[bytes]]:
+def encode_terms(batch: list[AssetTerms], ids: dict[str, int]) -> tuple[list[bytes], list[bytes]]:
     """Per asset, its `doc_terms` blobs (metadata records, tag records)."""
     meta_terms: list[int] = []
     meta_fields: list[int] = []

@@ -280,8 +280,7 @@ class SqliteStore:
     def _known(self, conn: sqlite3.Connection, ids: list[str]) -> dict[str, tuple[int, str]]:
         """rowid and created_at of the ids already stored."""
         rows = conn.execute(
-            "SELECT id, rowid, created_at FROM assets WHERE id IN "
-            "(SELECT value FROM json_each(?))",
+            "SELECT id, rowid, created_at FROM assets WHERE id IN (SELECT value FROM json_each(?))",
             (_json_list(ids),),
         ).fetchall()
         return {i: (rowid, created) for i, rowid, created in rows}

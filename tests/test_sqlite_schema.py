@@ -10,9 +10,9 @@ from catalog import sqlite_schema
 from catalog.audit import AuditEntry
 from catalog.sqlite_store import SqliteStore
 from catalog.store import StoreError
-from tests.backends import make_settings
 from query.plan import SearchRequest
 from query.service import search
+from tests.backends import make_settings
 from tests.fixtures import asset, tag
 
 CURRENT = sqlite_schema.SCHEMA_VERSION
