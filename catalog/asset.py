@@ -6,6 +6,7 @@ import hashlib
 import re
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import lru_cache
 from posixpath import basename, dirname, normpath
 from typing import Annotated, Any
 
@@ -42,6 +43,7 @@ class AssetStatus(StrEnum):
     failed = "failed"  # processing failed: see status_reason
 
 
+@lru_cache(maxsize=65_536)  # every asset validated repeats a few thousand tag names
 def normalize_tag(name: str) -> str:
     """Tag identity: case-insensitive, whitespace-collapsed."""
     tag = _SPACES.sub(" ", name).strip().lower()

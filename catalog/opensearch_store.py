@@ -390,6 +390,12 @@ class OpenSearchStore:
         self._call(self.client.indices.refresh, index=self.alias)
         return written
 
+    def row_builder(self) -> None:
+        return None  # imports send validated assets to upsert_many
+
+    def write_rows(self, rows: list[Any]) -> int:
+        raise NotImplementedError("the OpenSearch store takes assets through upsert_many")
+
     def _write_chunk(self, chunk: list[Asset]) -> int:
         created = self._created_at([a.id for a in chunk])
         docs: list[BulkDoc] = []

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import datetime
 from typing import NamedTuple
 
@@ -32,7 +32,7 @@ from catalog.term_index import (
     encode_tags,
     merge_segments,
 )
-from catalog.term_rows import AssetTerms, asset_terms
+from catalog.term_rows import TOKEN_SEPARATOR, AssetTerms, asset_terms
 
 _ROW_COLUMNS = "a.rowid, a.id, a.folder, a.media_type, a.created_at, t.meta, t.tags"
 
@@ -118,29 +118,32 @@ class TermDictionary:
         return [found.get(t) for t in tokens]
 
 
-def encode_terms(batch: list[AssetTerms], ids: dict[str, int]) -> tuple[list[bytes], list[bytes]]:
-    """Per asset, its `doc_terms` blobs (metadata records, tag records)."""
-    meta_terms: list[int] = []
-    meta_fields: list[int] = []
-    tag_terms: list[int] = []
-    tag_channels: list[int] = []
-    tag_confs: list[float] = []
+def encode_terms(
+    batch: list[AssetTerms], terms: TermDictionary, conn: sqlite3.Connection
+) -> tuple[list[bytes], list[bytes]]:
+    """Per asset, its `doc_terms` blobs (metadata records, tag records); new terms get ids."""
+    meta_tokens: list[str] = []
+    tag_tokens: list[str] = []
     meta_ends: list[int] = []
     tag_ends: list[int] = []
-    for terms in batch:
-        for token, fields in terms.meta.items():
-            meta_terms.append(ids[token])
-            meta_fields.append(fields)
-        for (token, channel), conf in terms.tags.items():
-            tag_terms.append(ids[token])
-            tag_channels.append(channel)
-            tag_confs.append(conf)
-        meta_ends.append(len(meta_terms))
-        tag_ends.append(len(tag_terms))
-    return (
-        _cut(encode_meta(meta_terms, meta_fields).tobytes(), meta_ends),
-        _cut(encode_tags(tag_terms, tag_channels, tag_confs).tobytes(), tag_ends),
+    for analyzed in batch:
+        if analyzed.meta_tokens:
+            meta_tokens += analyzed.meta_tokens.split(TOKEN_SEPARATOR)
+        if analyzed.tag_tokens:
+            tag_tokens += analyzed.tag_tokens.split(TOKEN_SEPARATOR)
+        meta_ends.append(len(meta_tokens))
+        tag_ends.append(len(tag_tokens))
+    ids = terms.ids_for_write(conn, {*meta_tokens, *tag_tokens})
+    meta = encode_meta(
+        [ids[t] for t in meta_tokens],
+        np.frombuffer(b"".join(a.meta_fields for a in batch), np.uint8),
     )
+    tags = encode_tags(
+        [ids[t] for t in tag_tokens],
+        np.frombuffer(b"".join(a.tag_channels for a in batch), np.uint8),
+        np.frombuffer(b"".join(a.tag_confidences for a in batch), np.float64),
+    )
+    return _cut(meta.tobytes(), meta_ends), _cut(tags.tobytes(), tag_ends)
 
 
 def _cut(blob: bytes, ends: list[int]) -> list[bytes]:
@@ -150,13 +153,6 @@ def _cut(blob: bytes, ends: list[int]) -> list[bytes]:
         out.append(blob[start * size : end * size])
         start = end
     return out
-
-
-def tokens_of(batch: Iterable[AssetTerms]) -> Iterator[str]:
-    for terms in batch:
-        yield from terms.meta
-        for token, _ in terms.tags:
-            yield token
 
 
 def read_state(conn: sqlite3.Connection) -> tuple[str, int]:

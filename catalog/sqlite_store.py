@@ -24,7 +24,6 @@ from catalog.sqlite_index import (
     encode_terms,
     prepare,
     read_state,
-    tokens_of,
 )
 from catalog.sqlite_schema import backup, current_version, migrate, new_generation
 from catalog.store import (
@@ -118,12 +117,11 @@ class _PendingWrites:
             conn.executemany(
                 "INSERT OR REPLACE INTO docs (rowid, doc, tags) VALUES (?, ?, ?)",
                 [
-                    (rowid, p.doc, _json_list(p.terms.machine_tags))
+                    (rowid, p.doc, p.terms.machine_tags)
                     for rowid, p in zip(self.rowids, self.prepared, strict=True)
                 ],
             )
-        analyzed = [p.terms for p in self.prepared]
-        metas, tags = encode_terms(analyzed, terms.ids_for_write(conn, tokens_of(analyzed)))
+        metas, tags = encode_terms([p.terms for p in self.prepared], terms, conn)
         conn.executemany(
             "INSERT OR REPLACE INTO doc_terms (rowid, meta, tags) VALUES (?, ?, ?)",
             zip(self.rowids, metas, tags, strict=True),

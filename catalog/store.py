@@ -9,6 +9,7 @@ from typing import Any, Literal, Protocol
 from catalog.asset import Asset
 from catalog.audit import AuditEntry
 from catalog.folders import FolderSetting
+from catalog.settings import Settings
 
 
 class StoreError(RuntimeError):
@@ -154,8 +155,19 @@ RebuildProgress = Callable[[int, int], None]
 class AssetStore(Protocol):
     name: str
     dialect: Dialect  # the compiled form `execute_search` takes
+    settings: Settings
 
     def upsert_many(self, assets: Iterable[Asset]) -> int: ...
+
+    # bulk import: rows prepared in worker processes, written in order
+    def row_builder(self) -> Callable[[Asset], Any] | None:
+        """A picklable function giving an asset's row form for `write_rows`, so that an
+        import can validate and analyze in worker processes; None: import calls upsert_many."""
+        ...
+
+    def write_rows(self, rows: list[Any]) -> int:
+        """Write rows of `row_builder` in order, as `upsert_many` would the assets."""
+        ...
 
     def get(self, asset_id: str) -> Asset | None: ...
 

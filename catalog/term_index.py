@@ -36,14 +36,14 @@ _DOC_BITS = 32
 _CHANNEL_BITS = 4
 
 
-def encode_meta(terms: list[int], fields: list[int]) -> np.ndarray:
+def encode_meta(terms: list[int], fields: np.ndarray) -> np.ndarray:
     """Metadata postings of a batch as one array; callers cut it per document."""
     out = np.empty(len(terms), META_DTYPE)
     out["term"], out["fields"] = terms, fields
     return out
 
 
-def encode_tags(terms: list[int], channels: list[int], confs: list[float]) -> np.ndarray:
+def encode_tags(terms: list[int], channels: np.ndarray, confs: np.ndarray) -> np.ndarray:
     out = np.empty(len(terms), TAG_DTYPE)
     out["term"], out["channel"], out["conf"] = terms, channels, confs
     return out

@@ -7,11 +7,14 @@
   apply at query time; manual and promoted tags have no confidence of their own (1.0), their
   weight is the query's.
 
-Removed tags are never indexed (catalog/effective.py decides what is searchable).
+Removed tags are never indexed (catalog/effective.py decides what is searchable). The form is
+flat (space-joined tokens, byte strings) because import workers send it between processes.
 """
 
 from __future__ import annotations
 
+import json
+from array import array
 from typing import NamedTuple
 
 from catalog.asset import Asset, TagKind
@@ -23,12 +26,28 @@ KINDS = tuple(kind.value for kind in TagKind)
 CHANNELS: tuple[tuple[str, str], ...] = tuple((s, k) for s in SOURCES for k in KINDS)
 CHANNEL_OF = {pair: number for number, pair in enumerate(CHANNELS)}
 FIELD_BIT = {field: 1 << i for i, field in enumerate(META_FIELDS)}
+TOKEN_SEPARATOR = " "  # analyzed tokens are runs of letters and digits
 
 
 class AssetTerms(NamedTuple):
-    meta: dict[str, int]  # token -> bit mask of the metadata fields holding it
-    tags: dict[tuple[str, int], float]  # (token, channel) -> best confidence
-    machine_tags: list[str]  # names of the indexed machine tags (for stats)
+    meta_tokens: str  # the distinct metadata tokens, space-joined
+    meta_fields: bytes  # per metadata token: bit mask of the fields holding it (FIELD_BIT)
+    tag_tokens: str  # per (token, channel) with a tag: the token, space-joined
+    tag_channels: bytes  # ... its channel (CHANNELS)
+    tag_confidences: bytes  # ... the best confidence there, float64 (array "d")
+    machine_tags: str  # JSON array of the names of the indexed machine tags (for stats)
+
+    def meta(self) -> dict[str, int]:
+        if not self.meta_tokens:
+            return {}
+        return dict(zip(self.meta_tokens.split(TOKEN_SEPARATOR), self.meta_fields, strict=True))
+
+    def tags(self) -> dict[tuple[str, int], float]:
+        if not self.tag_tokens:
+            return {}
+        tokens = self.tag_tokens.split(TOKEN_SEPARATOR)
+        keys = zip(tokens, self.tag_channels, strict=True)
+        return dict(zip(keys, array("d", self.tag_confidences), strict=True))
 
 
 def asset_terms(asset: Asset, quantum: int) -> AssetTerms:
@@ -42,9 +61,17 @@ def asset_terms(asset: Asset, quantum: int) -> AssetTerms:
     for tag in indexed_tags(asset, quantum):
         if tag.source is TagSource.machine:
             machine.append(tag.tag)
-        channel = CHANNEL_OF[(tag.source.value, tag.kind)]
+        # TagSource is a str enum: it finds the plain-string key
+        channel = CHANNEL_OF[(tag.source, tag.kind)]
         for token in tag.tokens:
             key = (token, channel)
             if tag.confidence > tags.get(key, -1.0):
                 tags[key] = tag.confidence
-    return AssetTerms(meta, tags, machine)
+    return AssetTerms(
+        TOKEN_SEPARATOR.join(meta),
+        bytes(meta.values()),
+        TOKEN_SEPARATOR.join(token for token, _ in tags),
+        bytes(channel for _, channel in tags),
+        array("d", tags.values()).tobytes(),
+        json.dumps(machine, ensure_ascii=False),
+    )
