@@ -15,6 +15,7 @@ import numpy as np
 
 from catalog.asset import Asset, utc_now
 from catalog.audit import AuditEntry
+from catalog.effective import META_FIELDS
 from catalog.folders import FolderSetting
 from catalog.settings import Settings
 from catalog.sqlite_index import (
@@ -36,6 +37,7 @@ from catalog.store import (
     StoreStats,
     Versioned,
 )
+from catalog.term_rows import FIELD_BIT
 from catalog.term_search import execute
 
 WRITE_BATCH = 500
@@ -437,10 +439,14 @@ class SqliteStore:
                     continue  # another thread moved the index past this transaction: retry
                 term_ids = self._terms.lookup(conn, compiled.terms)
                 result = execute(snap, compiled, term_ids, partial(self._ids, conn))
-                docs = self._docs(conn, [rowid for rowid, _ in result.hits])
+                docs = self._docs(conn, [hit[0] for hit in result.hits])
             finally:
                 conn.execute("COMMIT")
-            hits = [RankedHit(docs[r], score) for r, score in result.hits if r in docs]
+            hits = [
+                RankedHit(docs[r], score, _field_names(mask))
+                for r, score, mask in result.hits
+                if r in docs
+            ]
             return RankedPage(result.total, hits)
         raise AssertionError("unreachable")
 
@@ -505,6 +511,10 @@ def _filters(folder: str, media_type: str | None) -> tuple[str, dict[str, str]]:
         clauses.append("a.media_type = :media_type")
         params["media_type"] = media_type
     return " AND ".join(clauses), params
+
+
+def _field_names(mask: int) -> tuple[str, ...]:
+    return tuple(f for f in META_FIELDS if mask & FIELD_BIT[f])
 
 
 def _with_created_at(item: PreparedAsset, created_at: str) -> PreparedAsset:

@@ -24,6 +24,8 @@ class BackendUnavailable(StoreError):
 class RankedHit:
     asset: Asset
     score: float
+    # the metadata fields holding some query term, when the store knows them from its index
+    fields: tuple[str, ...] | None = None
 
 
 TotalRelation = Literal["eq", "gte"]

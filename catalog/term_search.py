@@ -44,7 +44,7 @@ FullIds = Callable[[np.ndarray], list[str]]  # rowids -> ids, for ties the id ke
 @dataclass(frozen=True)
 class SearchResult:
     total: Total
-    hits: list[tuple[int, float]]  # (rowid, score), best first
+    hits: list[tuple[int, float, int]]  # (rowid, score, field mask of the terms), best first
 
 
 @dataclass(frozen=True)
@@ -237,6 +237,18 @@ class _Evaluation:
             out[at] = np.maximum(out[at], self._find(postings, docs[at], values))
         return out
 
+    def field_masks(self, docs: np.ndarray) -> np.ndarray:
+        """Per document, the bit mask of the metadata fields holding some term."""
+        out = np.zeros(len(docs), np.uint8)
+        for term in self.terms:
+            if term is None:
+                continue
+            for index, at in self._segment_groups(docs):
+                postings, fields = self.snap.segments[index].meta_of(term)
+                if len(at) and len(postings):
+                    out[at] |= self._find(postings, docs[at], fields)
+        return out
+
     def tag_score(self, docs: np.ndarray) -> np.ndarray:
         total = np.zeros(len(docs))
         for term in self.terms:
@@ -401,9 +413,10 @@ def execute(
         page_docs.append(docs[best])
         page_scores.append(scores[best])
         wanted -= len(best)
-    docs = np.concatenate(page_docs) if page_docs else np.empty(0, np.int32)
-    scores = np.concatenate(page_scores) if page_scores else np.empty(0)
-    hits = [(int(d), float(s)) for d, s in zip(docs, scores, strict=True)][search.offset :]
+    docs = np.concatenate(page_docs)[search.offset :] if page_docs else np.empty(0, np.int32)
+    scores = np.concatenate(page_scores)[search.offset :] if page_scores else np.empty(0)
+    masks = run.field_masks(docs)
+    hits = [(int(d), float(s), int(m)) for d, s, m in zip(docs, scores, masks, strict=True)]
     return SearchResult(Total.capped(count, cap), hits)
 
 
@@ -431,5 +444,5 @@ def _browse(run: _Evaluation) -> SearchResult:
     if keep is not None:
         docs = docs[keep]
     best = run.top(docs, run.snap.created[docs].astype(np.float64), search.offset + search.limit)
-    hits = [(int(d), 0.0) for d in docs[best][search.offset :]]
+    hits = [(int(d), 0.0, 0) for d in docs[best][search.offset :]]
     return SearchResult(Total.capped(len(docs), search.total_cap), hits)
