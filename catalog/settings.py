@@ -58,7 +58,11 @@ class Settings(BaseSettings):
     index_max_segments: int = Field(8, ge=1)  # the one before, or when there are more than this
     index_rebuild_min_changes: int = Field(10_000, ge=0)  # behind by more than this and than
     # the index's size: rebuild it rather than catch up
-    index_build_chunk: int = Field(100_000, ge=1)  # assets read per segment while building
+    index_build_chunk: int = Field(100_000, ge=1)  # assets read at once while building
+    # a built index is saved beside the database (memory-mapped by the next process) when it
+    # holds this many assets; smaller ones build in well under a second
+    index_cache_min_assets: int | None = Field(50_000, ge=0)  # None: never saved
+    index_cache_record_timeout_s: float = Field(1.0, ge=0)  # wait for the write lock to record it
 
     # bulk import
     import_workers: int | None = Field(None, ge=0)  # parsing processes; None: one per CPU

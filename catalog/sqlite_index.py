@@ -11,29 +11,35 @@ from any process (the worker, another API process, a CLI) are so visible to the 
 from __future__ import annotations
 
 import json
+import logging
+import shutil
 import sqlite3
 import threading
 from collections.abc import Iterable
 from datetime import datetime
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
+from catalog import term_cache
 from catalog.asset import Asset
 from catalog.settings import Settings
-from catalog.sqlite_schema import GENERATION_KEY
+from catalog.sqlite_schema import GENERATION_KEY, INDEX_CACHE_KEY
 from catalog.term_index import (
+    META_DTYPE,
+    TAG_DTYPE,
     DocRows,
     MergePolicy,
     Snapshot,
+    SnapshotBuilder,
     apply_changes,
-    build_snapshot,
     encode_meta,
     encode_tags,
-    merge_segments,
 )
 from catalog.term_rows import TOKEN_SEPARATOR, AssetTerms, asset_terms
 
+log = logging.getLogger("smarttags.sqlite")
 _ROW_COLUMNS = "a.rowid, a.id, a.folder, a.media_type, a.created_at, t.meta, t.tags"
 
 
@@ -179,8 +185,10 @@ def _doc_rows(rows: list[tuple]) -> DocRows:
 class SqliteTermIndex:
     """One process's term index over one SQLite file (shared by its threads)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, db_path: Path) -> None:
         self.settings = settings
+        self.db_path = db_path
+        self.cache_dir = db_path.with_name(db_path.name + ".index")
         self.policy = MergePolicy(settings.index_merge_factor, settings.index_max_segments)
         self._snap: Snapshot | None = None
         self._lock = threading.Lock()
@@ -194,12 +202,69 @@ class SqliteTermIndex:
             return snap
         with self._lock:
             snap = self._snap
-            if snap is None or snap.generation != generation or self._must_rebuild(conn, snap, seq):
+            if snap is None or snap.generation != generation:
+                snap = self._saved(conn, generation)
+            if snap is None or self._must_rebuild(conn, snap, seq):
                 snap = self._build(conn, generation, seq)
+                self._save(snap)
             elif snap.seq < seq:
                 snap = self._catch_up(conn, snap, seq)
             self._snap = snap
         return snap
+
+    # the saved snapshot (catalog/term_cache.py): valid only under the name the database records
+    def _saved(self, conn: sqlite3.Connection, generation: str) -> Snapshot | None:
+        if self.settings.index_cache_min_assets is None:
+            return None
+        row = conn.execute(
+            "SELECT value FROM index_meta WHERE key = ?", (INDEX_CACHE_KEY,)
+        ).fetchone()
+        if row is None:
+            return None
+        return term_cache.load(self.cache_dir / row[0], generation, self.settings.weight_quantum)
+
+    def _save(self, snap: Snapshot) -> None:
+        least = self.settings.index_cache_min_assets
+        if least is None or snap.live < least:
+            return
+        try:
+            self.cache_dir.mkdir(exist_ok=True)
+            name = term_cache.save(snap, self.cache_dir, self.settings.weight_quantum)
+        except OSError as exc:
+            log.warning("the term index could not be saved in %s: %s", self.cache_dir, exc)
+            return
+        if self._record(name, snap.generation):
+            term_cache.remove_others(self.cache_dir, keep=name)
+        else:
+            shutil.rmtree(self.cache_dir / name, ignore_errors=True)
+
+    def _record(self, name: str, generation: str) -> bool:
+        """Name the saved snapshot in the database, if its generation is still current: a
+        database restored from a backup then names its own, older snapshot, or none."""
+        conn = sqlite3.connect(
+            self.db_path,
+            isolation_level=None,
+            timeout=self.settings.index_cache_record_timeout_s,
+        )
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            found = conn.execute(
+                "SELECT value FROM index_meta WHERE key = ?", (GENERATION_KEY,)
+            ).fetchone()
+            if found is None or found[0] != generation:
+                conn.execute("ROLLBACK")
+                return False
+            conn.execute(
+                "INSERT OR REPLACE INTO index_meta (key, value) VALUES (?, ?)",
+                (INDEX_CACHE_KEY, name),
+            )
+            conn.execute("COMMIT")
+            return True
+        except sqlite3.Error as exc:  # busy: the next build saves again
+            log.info("the saved term index was not recorded: %s", exc)
+            return False
+        finally:
+            conn.close()
 
     def forget(self) -> None:
         self._snap = None
@@ -216,17 +281,20 @@ class SqliteTermIndex:
         )
 
     def _build(self, conn: sqlite3.Connection, generation: str, seq: int) -> Snapshot:
-        """Every asset, read in chunks (one segment each), merged into one segment."""
-        quantum = self.settings.weight_quantum
+        """Every asset, read in chunks into one segment (in `conn`'s read transaction)."""
+        meta_bytes, tag_bytes = conn.execute(
+            "SELECT COALESCE(SUM(length(meta)), 0), COALESCE(SUM(length(tags)), 0) FROM doc_terms"
+        ).fetchone()
+        builder = SnapshotBuilder(
+            meta_bytes // META_DTYPE.itemsize, tag_bytes // TAG_DTYPE.itemsize
+        )
         cursor = conn.execute(
             f"SELECT {_ROW_COLUMNS} FROM assets a JOIN doc_terms t ON t.rowid = a.rowid "
             "ORDER BY a.rowid"
         )
-        snap = build_snapshot(generation, seq, _doc_rows([]), quantum)
-        grow = MergePolicy(factor=0, max_segments=1 << 30)  # merged once, at the end
         while rows := cursor.fetchmany(self.settings.index_build_chunk):
-            snap = apply_changes(snap, _doc_rows(rows), np.empty(0, np.int64), seq, quantum, grow)
-        return _single_segment(snap, quantum)
+            builder.add(_doc_rows(rows))
+        return builder.finish(generation, seq, self.settings.weight_quantum)
 
     def _catch_up(self, conn: sqlite3.Connection, snap: Snapshot, seq: int) -> Snapshot:
         changed = np.array(
@@ -249,29 +317,3 @@ class SqliteTermIndex:
         deleted = np.setdiff1d(changed, written.rowids)
         quantum = self.settings.weight_quantum
         return apply_changes(snap, written, deleted, seq, quantum, self.policy)
-
-
-def _single_segment(snap: Snapshot, quantum: int) -> Snapshot:
-    if len(snap.segments) <= 1:
-        return snap
-    parts = [
-        (seg, snap.doc_segment[seg.meta_doc] == i, snap.doc_segment[seg.tag_doc] == i)
-        for i, seg in enumerate(snap.segments)
-    ]
-    merged = merge_segments(parts, quantum)
-    doc_segment = snap.doc_segment.copy()
-    doc_segment[doc_segment >= 0] = 0
-    return Snapshot(
-        generation=snap.generation,
-        seq=snap.seq,
-        segments=(merged,),
-        stale=(0,),
-        doc_segment=doc_segment,
-        media=snap.media,
-        folder=snap.folder,
-        id_key=snap.id_key,
-        created=snap.created,
-        folders=snap.folders,
-        folder_count=snap.folder_count,
-        live=snap.live,
-    )

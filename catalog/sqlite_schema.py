@@ -85,6 +85,7 @@ CREATE TABLE changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, asset INTEGER NOT N
 CREATE TABLE index_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)
 """
 GENERATION_KEY = "generation"
+INDEX_CACHE_KEY = "index_cache"  # the saved term-index snapshot valid for this database
 
 
 def new_generation(conn: sqlite3.Connection) -> str:

@@ -149,7 +149,7 @@ class SqliteStore:
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._terms = TermDictionary()
-        self._index = SqliteTermIndex(settings)
+        self._index = SqliteTermIndex(settings, self.path)
         try:
             self.backup_written = migrate(self._conn(), self.path, finish=self._derive_missing)
         except sqlite3.DatabaseError as exc:

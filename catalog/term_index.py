@@ -139,8 +139,16 @@ class Segment:
 
 
 def _sorted_by(key: np.ndarray) -> np.ndarray:
-    # keys are unique (they end with the document), so any sort is stable enough
-    return np.argsort(key, kind="stable")
+    # keys are unique (they end with the document): the fastest sort is stable enough
+    return np.argsort(key)
+
+
+def _stable_order(key: np.ndarray) -> np.ndarray:
+    """The stable sort order of non-negative integer keys below 2**32, in two passes of
+    numpy's radix sort over 16-bit halves (linear, where a comparison sort is n log n)."""
+    low = np.argsort((key & 0xFFFF).astype(np.uint16), kind="stable")
+    high = (key[low] >> 16).astype(np.uint16)
+    return low[np.argsort(high, kind="stable")]
 
 
 def make_segment(
@@ -153,13 +161,21 @@ def make_segment(
     tag_conf: np.ndarray,
     quantum: int,
     docs: int,
+    in_doc_order: bool = False,
 ) -> Segment:
-    meta_key = (meta_term.astype(np.uint64) << np.uint64(_DOC_BITS)) | meta_doc.astype(np.uint64)
-    m = _sorted_by(meta_key)
-    tag_key = (tag_term.astype(np.uint64) << np.uint64(_DOC_BITS + _CHANNEL_BITS)) | (
-        (tag_channel.astype(np.uint64) << np.uint64(_DOC_BITS)) | tag_doc.astype(np.uint64)
+    """A segment of postings given column by column; `in_doc_order`: the postings come in
+    document order already, so a stable sort by term (and channel) is enough."""
+    tag_group = (tag_term.astype(np.uint64) << np.uint64(_CHANNEL_BITS)) | tag_channel.astype(
+        np.uint64
     )
-    t = _sorted_by(tag_key)
+    if in_doc_order and int(tag_group.max(initial=0)) < 1 << 32:
+        m = _stable_order(meta_term.astype(np.uint32))
+        t = _stable_order(tag_group.astype(np.uint32))
+    else:
+        m = _sorted_by(
+            (meta_term.astype(np.uint64) << np.uint64(_DOC_BITS)) | meta_doc.astype(np.uint64)
+        )
+        t = _sorted_by((tag_group << np.uint64(_DOC_BITS)) | tag_doc.astype(np.uint64))
     conf = tag_conf[t]
     return Segment(
         meta=Csr.of_sorted(meta_term[m]),
@@ -176,7 +192,7 @@ def make_segment(
 
 def _records(blobs: list[bytes], dtype: np.dtype, rowids: np.ndarray) -> tuple:
     records = np.frombuffer(b"".join(blobs), dtype)
-    counts = np.fromiter((len(b) for b in blobs), np.int64, len(blobs)) // dtype.itemsize
+    counts = np.fromiter(map(len, blobs), np.int64, len(blobs)) // dtype.itemsize
     return records, np.repeat(rowids, counts)
 
 
@@ -376,9 +392,88 @@ def apply_changes(
     )
 
 
+class SnapshotBuilder:
+    """A snapshot of every document, read chunk by chunk into columns sized up front and
+    sorted once: no intermediate segments to merge, so the peak memory stays near the
+    index's own size plus its sort keys."""
+
+    def __init__(self, meta_records: int, tag_records: int) -> None:
+        self.meta = np.empty(meta_records, META_DTYPE)
+        self.meta_doc = np.empty(meta_records, np.int32)
+        self.tags = np.empty(tag_records, TAG_DTYPE)
+        self.tag_doc = np.empty(tag_records, np.int32)
+        self.filled = [0, 0]
+        self.folders = Folders()
+        self.columns: dict[str, list[np.ndarray]] = {
+            k: [] for k in ("rowid", "media", "folder", "id_key", "created")
+        }
+
+    def add(self, rows: DocRows) -> None:
+        for records, docs, blobs, dtype, i in (
+            (self.meta, self.meta_doc, rows.meta, META_DTYPE, 0),
+            (self.tags, self.tag_doc, rows.tags, TAG_DTYPE, 1),
+        ):
+            chunk, chunk_docs = _records(blobs, dtype, rows.rowids)
+            start, end = self.filled[i], self.filled[i] + len(chunk)
+            if end > len(records):
+                raise ValueError("the index rows changed while the index was being built")
+            records[start:end] = chunk
+            docs[start:end] = chunk_docs
+            self.filled[i] = end
+        self.columns["rowid"].append(rows.rowids)
+        self.columns["media"].append(np.array([MEDIA_CODE[m] for m in rows.media], np.uint8))
+        self.columns["folder"].append(self.folders.ids_of(rows.folders))
+        self.columns["id_key"].append(id_keys(rows.ids))
+        self.columns["created"].append(created_seconds(rows.created))
+
+    def finish(self, generation: str, seq: int, quantum: int) -> Snapshot:
+        if self.filled != [len(self.meta), len(self.tags)]:
+            raise ValueError("the index rows changed while the index was being built")
+        joined = {
+            k: np.concatenate(v) if v else np.empty(0, np.int64) for k, v in self.columns.items()
+        }
+        rowids = joined["rowid"]
+        size = int(rowids.max(initial=-1)) + 1
+        segment = make_segment(
+            self.meta["term"],
+            self.meta_doc,
+            self.meta["fields"],
+            self.tags["term"],
+            self.tags["channel"],
+            self.tag_doc,
+            self.tags["conf"],
+            quantum,
+            len(rowids),
+            in_doc_order=bool(np.all(rowids[1:] > rowids[:-1])),
+        )
+        doc_segment = np.full(size, NO_SEGMENT, np.int16)
+        doc_segment[rowids] = 0
+        columns = {
+            "media": np.zeros(size, np.uint8),
+            "folder": np.zeros(size, np.int32),
+            "id_key": np.zeros((size, 2), np.uint64),
+            "created": np.zeros(size, np.int64),
+        }
+        for name, column in columns.items():
+            if len(rowids):
+                column[rowids] = joined[name]
+        return Snapshot(
+            generation=generation,
+            seq=seq,
+            segments=(segment,),
+            stale=(0,),
+            doc_segment=doc_segment,
+            folders=self.folders,
+            folder_count=len(self.folders.names),
+            live=len(rowids),
+            **columns,
+        )
+
+
 def build_snapshot(generation: str, seq: int, rows: DocRows, quantum: int) -> Snapshot:
     """A snapshot of every document in `rows`, as one segment."""
-    policy = MergePolicy(factor=1, max_segments=1)
-    return apply_changes(
-        empty_snapshot(generation), rows, np.empty(0, np.int64), seq, quantum, policy
-    )
+    meta_bytes = sum(len(b) for b in rows.meta)
+    tag_bytes = sum(len(b) for b in rows.tags)
+    builder = SnapshotBuilder(meta_bytes // META_DTYPE.itemsize, tag_bytes // TAG_DTYPE.itemsize)
+    builder.add(rows)
+    return builder.finish(generation, seq, quantum)

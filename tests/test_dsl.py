@@ -114,9 +114,7 @@ def test_tier2_is_constant_g_for_all_terms_in_tags_but_not_in_metadata(settings)
     nested = tier2["filter"]["bool"]["filter"]
     terms = [q["nested"]["query"]["bool"]["filter"][0] for q in nested]
     assert terms == [{"term": {"tags.tokens": "red"}}, {"term": {"tags.tokens": "car"}}]
-    assert tier2["filter"]["bool"]["must_not"] == [
-        clauses(dsl_body(plan))[0]["bool"]["filter"][0]
-    ]
+    assert tier2["filter"]["bool"]["must_not"] == [clauses(dsl_body(plan))[0]["bool"]["filter"][0]]
 
 
 def test_tag_clause_takes_the_best_tag_weight(settings):

@@ -4,8 +4,12 @@ other store instances (other processes in production) are seen by the next searc
 from __future__ import annotations
 
 import random
+import shutil
+import sqlite3
 import threading
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from catalog.asset import TagKind
@@ -156,3 +160,49 @@ def test_readers_in_threads_run_while_another_instance_writes(tmp_path):
     assert len(ids(reader, "dog", limit=200)) == 90
     writer.close()
     reader.close()
+
+
+def test_a_saved_index_is_mapped_by_the_next_process_and_caught_up(tmp_path):
+    settings = make_settings(tmp_path, index_cache_min_assets=1)
+    writer = SqliteStore(settings)
+    writer.upsert_many([asset(f"a{i}", title="dog") for i in range(20)])
+    first = SqliteStore(settings)
+    assert len(ids(first, "dog", limit=50)) == 20  # built, then saved beside the database
+    saved = list((tmp_path / "data" / "smarttags.db.index").iterdir())
+    assert len(saved) == 1
+    writer.upsert_many([asset("late", smart_tags=[tag("dog", 0.9)])])
+    writer.delete("a0")
+    second = SqliteStore(settings)
+    found = ids(second, "dog", limit=50)
+    assert found == [*sorted(f"a{i}" for i in range(1, 20)), "late"]
+    assert isinstance(second._index._snap.segments[0].meta_doc, np.memmap)
+    for store in (writer, first, second):
+        store.close()
+
+
+def test_a_saved_index_is_not_used_by_a_database_restored_from_a_backup(tmp_path):
+    settings = make_settings(tmp_path, index_cache_min_assets=1)
+    writer = SqliteStore(settings)
+    writer.upsert_many([asset("kept", title="dog")])
+    backup = tmp_path / "backup.db"
+    with sqlite3.connect(backup) as copy:
+        writer._conn().backup(copy)
+    copy.close()
+    writer.upsert_many([asset("lost", title="dog")])
+    assert ids(SqliteStore(settings), "dog") == ["kept", "lost"]  # saves its index
+    writer.close()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{settings.sqlite_path}{suffix}").unlink(missing_ok=True)
+    shutil.copy(backup, settings.sqlite_path)
+    assert ids(SqliteStore(settings), "dog") == ["kept"]
+
+
+def test_a_saved_index_is_not_used_after_an_index_rebuild(tmp_path):
+    settings = make_settings(tmp_path, index_cache_min_assets=1)
+    writer = SqliteStore(settings)
+    writer.upsert_many([asset("a", smart_tags=[tag("dog", 0.8)])])
+    assert ids(SqliteStore(settings), "dog") == ["a"]
+    writer.rebuild_index()
+    reader = SqliteStore(settings)
+    assert ids(reader, "dog") == ["a"]
+    assert not isinstance(reader._index._snap.segments[0].meta_doc, np.memmap)
