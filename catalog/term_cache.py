@@ -74,8 +74,9 @@ def load(folder: Path, generation: str, quantum: int) -> Snapshot | None:
     ):
         return None
     try:
+        # plain arrays over the mapped files: numpy's memmap class would wrap every result
         arrays = {
-            path.stem: np.load(path, mmap_mode="r", allow_pickle=False)
+            path.stem: np.asarray(np.load(path, mmap_mode="r", allow_pickle=False))
             for path in folder.glob("*.npy")
         }
         segment = Segment(

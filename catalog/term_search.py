@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -56,7 +57,7 @@ class _Channel:
 
 def _field_lut(field_weights: dict[str, int]) -> np.ndarray:
     """Text weight of a term by its field mask: the best weight among the fields holding it."""
-    lut = np.zeros(1 << len(FIELD_BIT), np.float64)
+    lut = np.zeros(1 << len(FIELD_BIT), np.int32)  # field weights are whole numbers
     for mask in range(1, len(lut)):
         lut[mask] = max(w for f, w in field_weights.items() if mask & FIELD_BIT[f])
     return lut
@@ -88,10 +89,11 @@ class _Evaluation:
         self.terms = term_ids
         self.full_ids = full_ids
         self.lut = _field_lut(search.field_weights)
+        self.whole_weights = bool(np.all(self.lut >= 0))
         self.channels = _channels(search.channels)
         self.allowed_folders = snap.subtree_mask(search.folder) if search.folder else None
         self.media = MEDIA_CODE[search.media_type] if search.media_type else None
-        self._doc_segment_of: dict[int, np.ndarray] = {}
+        self.taken_any = False  # whether an earlier tier took hits already
 
     # scope: live postings of documents passing the filters
     def _keep(self, segment: int, docs: np.ndarray) -> np.ndarray | None:
@@ -140,12 +142,14 @@ class _Evaluation:
             docs.append(d)
             weights.append(self.lut[fields])
         if not docs:
-            return np.empty(0, np.int32), np.empty(0)
+            return np.empty(0, np.int32), np.empty(0, np.int32)
+        if len(docs) == 1:
+            return docs[0], weights[0]
         return np.concatenate(docs), np.concatenate(weights)
 
     def meta_lookup(self, term: int, docs: np.ndarray) -> np.ndarray:
         """Text weight of `term` in each of `docs` (0 where absent)."""
-        out = np.zeros(len(docs))
+        out = np.zeros(len(docs), np.int32)
         for index, at in self._segment_groups(docs):
             postings, fields = self.snap.segments[index].meta_of(term)
             if len(at) and len(postings):
@@ -155,12 +159,20 @@ class _Evaluation:
 
     def _find(self, postings: np.ndarray, wanted: np.ndarray, values: np.ndarray) -> np.ndarray:
         """values[i] where postings[i] is a wanted document, 0 elsewhere, per wanted document."""
+        return self._lookup(postings, wanted, values.__getitem__)
+
+    def _lookup(
+        self, postings: np.ndarray, wanted: np.ndarray, values: Callable[[Any], np.ndarray]
+    ) -> np.ndarray:
+        """Per wanted document, `values(at)` of its posting in the doc-ordered `postings`
+        (`at`: positions, or a whole-range slice), 0 where it has none."""
         cost = len(wanted) * np.log2(len(postings) + 2)
         if cost <= DENSE_LOOKUP_RATIO * len(postings):
             hit, pos = _searched(postings, wanted)
-            return np.where(hit, values[pos], 0)
-        dense = np.zeros(self.snap.size, values.dtype)
-        dense[postings] = values
+            return np.where(hit, values(pos), 0)
+        found = values(slice(None))
+        dense = np.zeros(self.snap.size, found.dtype)
+        dense[postings] = found
         return dense[wanted]
 
     # tag postings
@@ -217,24 +229,31 @@ class _Evaluation:
         found = np.concatenate(docs)
         return found, best[found]
 
-    def tag_lookup(self, term: int | None, docs: np.ndarray) -> np.ndarray:
-        """Weight of the best eligible tag holding `term`, for each of `docs` (0: none)."""
-        out = np.zeros(len(docs))
+    def tag_lookup(self, term: int | None, docs: np.ndarray) -> np.ndarray | None:
+        """Weight of the best eligible tag holding `term`, for each of `docs` (0: none);
+        None when no eligible tag holds the term at all."""
         if term is None or not len(docs):
-            return out
-        groups = dict(self._segment_groups(docs))
+            return None
+        out = None
+        groups: dict[int, np.ndarray] = {}
         for index, channel, a, b in self._channel_slices(term):
+            if out is None:
+                out = np.zeros(len(docs))
+                groups = dict(self._segment_groups(docs))
             at = groups.get(index)
             if at is None or not len(at):
                 continue
             seg = self.snap.segments[index]
-            postings = seg.tag_doc[a:b]
-            if channel.weight is None:
-                ok = seg.tag_conf[a:b] >= channel.min_confidence
-                values = np.where(ok, seg.tag_weight[a:b], 0).astype(np.float64)
-            else:
-                values = np.full(b - a, channel.weight)
-            out[at] = np.maximum(out[at], self._find(postings, docs[at], values))
+            confs, weights = seg.tag_conf[a:b], seg.tag_weight[a:b]
+
+            def values(where: Any, c: _Channel = channel, confs=confs, weights=weights):
+                if c.weight is None:  # a machine tag counts at or above the threshold
+                    eligible = confs[where] >= c.min_confidence
+                    return np.where(eligible, weights[where], 0).astype(np.float64)
+                return np.full(len(confs[where]), c.weight)
+
+            found = self._lookup(seg.tag_doc[a:b], docs[at], values)
+            out[at] = np.maximum(out[at], found)
         return out
 
     def field_masks(self, docs: np.ndarray) -> np.ndarray:
@@ -252,7 +271,9 @@ class _Evaluation:
     def tag_score(self, docs: np.ndarray) -> np.ndarray:
         total = np.zeros(len(docs))
         for term in self.terms:
-            total += self.tag_lookup(term, docs)
+            found = self.tag_lookup(term, docs)
+            if found is not None:
+                total += found
         return total
 
     def max_tag_score(self) -> float:
@@ -272,20 +293,28 @@ class _Evaluation:
             weight = self.meta_lookup(term, docs)
             keep = weight > 0
             docs, text = docs[keep], text[keep] + weight[keep]
-        free = ~taken[docs]
-        return docs[free], text[free]
+        if self.taken_any:
+            free = ~taken[docs]
+            docs, text = docs[free], text[free]
+        return docs, text
 
     def metadata_tier(
         self, tier: MetadataTier, members: np.ndarray, text: np.ndarray, wanted: int
     ) -> tuple[np.ndarray, np.ndarray]:
         """The tier's hits that can reach the page of `wanted` hits, and their scores."""
-        size = len(members)
         # the text score outranks any tag score: only the best text levels can reach the page
-        if size > wanted and self.max_tag_score() < tier.text_unit:
-            level = np.partition(text, size - wanted)[size - wanted]
-            near = text >= level
+        if len(members) > wanted and self.max_tag_score() < tier.text_unit:
+            near = np.flatnonzero(text >= self._text_level(text, wanted))
             members, text = members[near], text[near]
         return members, tier.text_unit * text + self.tag_score(members)
+
+    def _text_level(self, text: np.ndarray, wanted: int) -> float:
+        """The best text score that at least `wanted` of `text` reach."""
+        if self.whole_weights:  # text scores are small whole numbers: count them
+            counts = np.bincount(text)
+            reaching = np.cumsum(counts[::-1])  # documents at or above each level, top down
+            return float(len(counts) - 1 - int(reaching.searchsorted(wanted)))
+        return float(np.partition(text, len(text) - wanted)[len(text) - wanted])
 
     def all_tags_tier(self, tier: AllTagsTier, taken: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if any(t is None for t in self.terms):
@@ -296,6 +325,8 @@ class _Evaluation:
             if not len(docs):
                 break
             weight = self.tag_lookup(term, docs)
+            if weight is None:
+                return np.empty(0, np.int32), np.empty(0)
             keep = weight > 0
             docs, score = docs[keep], score[keep] + weight[keep]
         free = ~taken[docs]
@@ -344,11 +375,12 @@ class _Evaluation:
         """Indices of the `count` documents of `docs` with the smallest ids."""
         if count >= len(docs):
             return np.arange(len(docs))
-        keys = self.snap.id_key[docs]
-        candidates = np.arange(len(docs))
+        candidates = None  # None: every document
         chosen = []
-        for column in range(keys.shape[1]):
-            values = keys[candidates, column]
+        for column in range(self.snap.id_key.shape[1]):
+            values = self.snap.id_key[docs if candidates is None else docs[candidates], column]
+            if candidates is None:
+                candidates = np.arange(len(docs))
             cut = np.partition(values, count - 1)[count - 1]
             below = candidates[values < cut]
             candidates = candidates[values == cut]
@@ -365,7 +397,9 @@ class _Evaluation:
         if count <= 0 or not len(docs):
             return np.empty(0, np.int64)
         chosen = np.arange(len(docs))
-        if len(docs) > count:
+        if len(docs) > count and scores.min() == scores.max():  # all tied: the ids decide
+            chosen = self._smallest_ids(docs, count)
+        elif len(docs) > count:
             cut = np.partition(scores, len(docs) - count)[len(docs) - count]
             above = np.flatnonzero(scores > cut)
             tied = np.flatnonzero(scores == cut)
@@ -408,11 +442,13 @@ def execute(
         else:
             raise TypeError(f"the term index cannot evaluate {type(tier).__name__}")
         count += len(members)
-        taken[members] = True
         best = run.top(docs, scores, wanted)
         page_docs.append(docs[best])
         page_scores.append(scores[best])
         wanted -= len(best)
+        if wanted > 0 or count <= cap:  # a later tier is looked at: keep its hits apart
+            taken[members] = True
+            run.taken_any = run.taken_any or len(members) > 0
     docs = np.concatenate(page_docs)[search.offset :] if page_docs else np.empty(0, np.int32)
     scores = np.concatenate(page_scores)[search.offset :] if page_scores else np.empty(0)
     masks = run.field_masks(docs)
