@@ -443,7 +443,7 @@ class SqliteStore:
             finally:
                 conn.execute("COMMIT")
             hits = [
-                RankedHit(docs[r], score, _field_names(mask))
+                RankedHit(docs[r], score, _FIELD_NAMES[mask])
                 for r, score, mask in result.hits
                 if r in docs
             ]
@@ -513,8 +513,10 @@ def _filters(folder: str, media_type: str | None) -> tuple[str, dict[str, str]]:
     return " AND ".join(clauses), params
 
 
-def _field_names(mask: int) -> tuple[str, ...]:
-    return tuple(f for f in META_FIELDS if mask & FIELD_BIT[f])
+# the metadata field names of each field mask
+_FIELD_NAMES = [
+    tuple(f for f in META_FIELDS if mask & FIELD_BIT[f]) for mask in range(1 << len(META_FIELDS))
+]
 
 
 def _with_created_at(item: PreparedAsset, created_at: str) -> PreparedAsset:

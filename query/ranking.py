@@ -48,7 +48,7 @@ def matched_tags(tags: list[IndexedTag], plan: QueryPlan) -> dict[str, TagMatch]
             continue
         for term in plan.terms:
             if term in tag.tokens and (term not in best or weight > best[term].weight):
-                best[term] = TagMatch(tag.tag, tag.kind, tag.source.value, weight)
+                best[term] = TagMatch(tag.tag, tag.kind, str(tag.source), weight)
     return best
 
 

@@ -24,6 +24,9 @@ def run_plan(store: AssetStore, plan: QueryPlan) -> RankedPage:
     return store.execute_search(compiled)
 
 
+_SOURCE_NAME = {source: source.value for source in TagSource}  # Enum.value is a slow property
+
+
 def _row_order(row: dict[str, Any]) -> tuple[float, str]:
     return (-row["weight"], row["tag"])
 
@@ -54,7 +57,7 @@ def tag_listing(
         rows[tag.tag] = {
             "tag": tag.tag,
             "kind": tag.kind,
-            "source": source.value,
+            "source": _SOURCE_NAME[source],
             "confidence": computed.confidence if computed else tag.confidence,
             "weight": weight,
             "effective": source is not TagSource.machine or tag.confidence >= thresholds[tag.kind],
