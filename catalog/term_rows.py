@@ -27,6 +27,7 @@ CHANNELS: tuple[tuple[str, str], ...] = tuple((s, k) for s in SOURCES for k in K
 CHANNEL_OF = {pair: number for number, pair in enumerate(CHANNELS)}
 FIELD_BIT = {field: 1 << i for i, field in enumerate(META_FIELDS)}
 TOKEN_SEPARATOR = " "  # analyzed tokens are runs of letters and digits
+_MACHINE = TagSource.machine
 
 
 class AssetTerms(NamedTuple):
@@ -59,14 +60,15 @@ def asset_terms(asset: Asset, quantum: int) -> AssetTerms:
     tags: dict[tuple[str, int], float] = {}
     machine: list[str] = []
     for tag in indexed_tags(asset, quantum):
-        if tag.source is TagSource.machine:
+        if tag.source is _MACHINE:
             machine.append(tag.tag)
         # TagSource is a str enum: it finds the plain-string key
         channel = CHANNEL_OF[(tag.source, tag.kind)]
+        confidence = tag.confidence
         for token in tag.tokens:
             key = (token, channel)
-            if tag.confidence > tags.get(key, -1.0):
-                tags[key] = tag.confidence
+            if confidence > tags.get(key, -1.0):
+                tags[key] = confidence
     return AssetTerms(
         TOKEN_SEPARATOR.join(meta),
         bytes(meta.values()),
