@@ -3,8 +3,8 @@
 Prints figures only; it never passes or fails on time.
 
     .venv/bin/pip install -e ".[bench]"        # tantivy, the peer
-    .venv/bin/python bench/search_latency.py                      # 100,000 assets
-    .venv/bin/python bench/search_latency.py --sizes 1000000 --no-http
+    PYTHONPATH=. .venv/bin/python bench/search_latency.py                      # 100,000 assets
+    PYTHONPATH=. .venv/bin/python bench/search_latency.py --sizes 1000000 --no-http
 
 For each size: generate N assets (seeded, so every run sees the same library: 5-30
 Zipf-distributed tags per asset from 2,000 names, metadata from 5,000 words) as a JSON Lines
@@ -17,7 +17,8 @@ stop-word queries). Then, for smarttags and for the peer (bench/tantivy_peer.py)
 - HTTP: a real uvicorn server process per engine (`--workers`, default one per CPU), one
   keep-alive client one request at a time (latency), then several clients at once
   (searches/s and errors).
-The first WARMUP queries are not counted. Wall times; the machine's load average is printed
+The first WARMUP queries are not counted; in-process figures are taken after gc.freeze(), as
+a server process does (query/server.py). Wall times; the machine's load average is printed
 alongside, since other work on a small machine moves wall times a lot.
 """
 
