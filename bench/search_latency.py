@@ -1,18 +1,25 @@
-"""Import rate and Omnisearch latency of the embedded SQLite store on a synthetic library.
+"""Omnisearch on the embedded SQLite store against tantivy, on the same library and queries.
 
 Prints figures only; it never passes or fails on time.
 
-    .venv/bin/python bench/search_latency.py --sizes 10000 100000 --queries 1000 --seed 7
+    .venv/bin/pip install -e ".[bench]"        # tantivy, the peer
+    PYTHONPATH=. .venv/bin/python bench/search_latency.py                      # 100,000 assets
+    PYTHONPATH=. .venv/bin/python bench/search_latency.py --sizes 1000000 --no-http
 
-For each size: generate N assets (seeded, so every run sees the same library) as a JSON Lines
-file, time `import_jsonl` into a fresh SQLite store (parsing and validation included, as
-`smarttags import` does), then time `query.service.search` (what the CLI and API call) over a
-mix of queries: 1-4 terms from tag names and metadata words, half Zipf-weighted and half
-uniform, some with folder, media-type or kind filters or a later page, a few browse and
-stop-word queries (the first WARMUP queries are not counted).
-
-Every figure is wall time unless it says CPU; the machine's load average is printed alongside,
-since other work on a small machine moves wall times a lot.
+For each size: generate N assets (seeded, so every run sees the same library: 5-30
+Zipf-distributed tags per asset from 2,000 names, metadata from 5,000 words) as a JSON Lines
+file, and a mix of queries (1-4 terms from tag names and metadata words, half Zipf-weighted and
+half uniform, some with folder, media-type or kind filters or a later page, a few browse and
+stop-word queries). Then, for smarttags and for the peer (bench/tantivy_peer.py):
+- import: `smarttags import FILE` as a user runs it (a process of its own), against the peer
+  indexing the same file in process;
+- in process: `query.service.search` (what the CLI calls) against the peer's searcher;
+- HTTP: a real uvicorn server process per engine (`--workers`, default one per CPU), one
+  keep-alive client one request at a time (latency), then several clients at once
+  (searches/s and errors).
+The first WARMUP queries are not counted; in-process figures are taken after gc.freeze(), as
+a server process does (query/server.py). Wall times; the machine's load average is printed
+alongside, since other work on a small machine moves wall times a lot.
 """
 
 from __future__ import annotations
@@ -23,6 +30,10 @@ import json
 import math
 import os
 import random
+import resource
+import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -31,15 +42,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench import http_load
 from catalog.analysis import STOP_WORDS, analyze
 from catalog.asset import MediaType, TagKind
-from catalog.jsonl import import_jsonl
 from catalog.settings import Settings
 from catalog.sqlite_store import SqliteStore
 from query.plan import SearchRequest
+from query.server import freeze_heap
 from query.service import search
 
-META_WORDS = 4000
+META_WORDS = 5000
 TAG_NAMES = 2000
 WARMUP = 20
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
@@ -94,14 +106,6 @@ class BenchQuery:
         if self.request.offset:
             parts.append(f"offset={self.request.offset}")
         return " ".join(parts)
-
-
-@dataclass(frozen=True)
-class Timing:
-    query: BenchQuery
-    ms: float
-    cpu_ms: float  # this thread's CPU time: steadier than wall time on a shared machine
-    total: int
 
 
 # vocabulary
@@ -246,24 +250,6 @@ def make_query(rng: random.Random, vocab: Vocabulary, index: int) -> BenchQuery:
 
 
 # measuring
-def time_import(store: SqliteStore, library: Path) -> tuple[int, float, float]:
-    """Assets imported, wall seconds, CPU seconds."""
-    start, cpu = time.perf_counter(), time.process_time()
-    with library.open(encoding="utf-8") as stream:
-        report = import_jsonl(store, stream)
-    return report.imported, time.perf_counter() - start, time.process_time() - cpu
-
-
-def time_queries(
-    store: SqliteStore, settings: Settings, queries: list[BenchQuery]
-) -> Iterator[Timing]:
-    for query in queries:
-        start, cpu = time.perf_counter(), time.thread_time()
-        result = search(store, query.request, settings)
-        wall_ms = (time.perf_counter() - start) * 1000
-        yield Timing(query, wall_ms, (time.thread_time() - cpu) * 1000, result["total"])
-
-
 def percentile(sorted_ms: list[float], p: float) -> float:
     """Nearest-rank percentile of an ascending list."""
     return sorted_ms[max(0, math.ceil(p / 100 * len(sorted_ms)) - 1)]
@@ -276,12 +262,96 @@ def latency_line(label: str, ms: list[float]) -> str:
     return f"  {label:<12} n={len(ms):<5} {figures}  max={ms[-1]:7.2f}  mean={mean:6.2f}"
 
 
-def db_bytes(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.parent.glob(path.name + "*") if p.is_file())
+def load_line() -> str:
+    """Other work on the machine shows up in every figure: say how busy it was."""
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} CPUs"
 
 
-def report_latency(timings: list[Timing]) -> None:
-    print("search latency (ms, wall):")
+def rss_mib() -> float:
+    """This process's resident memory now (Linux), else its peak."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def smarttags_command() -> list[str]:
+    """The `smarttags` console script of this environment, as a user runs it."""
+    script = Path(sys.executable).with_name("smarttags")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("smarttags")
+    if found is None:
+        raise SystemExit("the smarttags command is not installed (pip install -e .)")
+    return [found]
+
+
+def time_cli_import(library: Path, data_dir: Path) -> float:
+    """Seconds `smarttags import` takes, in a process of its own."""
+    env = {**os.environ, "SMARTTAGS_DATA_DIR": str(data_dir)}
+    start = time.perf_counter()
+    subprocess.run(
+        [*smarttags_command(), "import", str(library)],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return time.perf_counter() - start
+
+
+@dataclass(frozen=True)
+class Timing:
+    query: BenchQuery
+    ms: float
+    cpu_ms: float  # this thread's CPU time: steadier than wall time on a shared machine
+    total: str
+
+
+def time_smarttags(store: SqliteStore, queries: list[BenchQuery]) -> Iterator[Timing]:
+    for query in queries:
+        start, cpu = time.perf_counter(), time.thread_time()
+        result = search(store, query.request, store.settings)
+        wall_ms = (time.perf_counter() - start) * 1000
+        total = result["total"]
+        label = f"{total['value']}{'+' if total['relation'] == 'gte' else ''}"
+        yield Timing(query, wall_ms, (time.thread_time() - cpu) * 1000, label)
+
+
+def peer_args(query: BenchQuery) -> dict[str, Any]:
+    """The peer's form of a query (it has no kind filter)."""
+    r = query.request
+    media = r.media_type.value if r.media_type else None
+    return {"text": r.text, "folder": r.folder, "media_type": media, "offset": r.offset}
+
+
+def http_params(query: BenchQuery) -> dict[str, Any]:
+    r = query.request
+    params: dict[str, Any] = {"q": r.text, "folder": r.folder, "offset": r.offset or None}
+    if r.media_type:
+        params["type"] = r.media_type.value
+    return params
+
+
+def smarttags_paths(queries: list[BenchQuery]) -> list[str]:
+    paths = []
+    for query in queries:
+        path = http_load.search_path(http_params(query))
+        path += "".join(f"&kind={k.value}" for k in query.request.kinds)
+        paths.append(path)
+    return paths
+
+
+def peer_paths(queries: list[BenchQuery]) -> list[str]:
+    return [http_load.search_path(http_params(q)) for q in queries]
+
+
+def report_shapes(timings: list[Timing]) -> None:
+    print("smarttags in process by query shape (ms, wall):")
     print(latency_line("all", [t.ms for t in timings]))
     for shape in ("browse", "1 term", "2 terms", "3-4 terms", "stop words"):
         subset = [t.ms for t in timings if t.query.shape == shape]
@@ -290,50 +360,165 @@ def report_latency(timings: list[Timing]) -> None:
     filtered = [t.ms for t in timings if t.query.filtered]
     if filtered:
         print(latency_line("filter/page", filtered))
-    print("search CPU time (ms, this thread):")
-    print(latency_line("all", [t.cpu_ms for t in timings]))
+    print(latency_line("CPU (thread)", [t.cpu_ms for t in timings]))
     print("hardest queries (wall):")
     for t in sorted(timings, key=lambda t: -t.ms)[:5]:
         print(f"  {t.ms:8.2f} ms  total={t.total:<7} {t.query.label()}")
 
 
-def load_line() -> str:
-    """Other work on the machine shows up in every figure: say how busy it was."""
-    one, five, _ = os.getloadavg()
-    return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} CPUs"
+class Table:
+    """Rows of (what, smarttags, peer) with the ratio smarttags / peer."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, float | None, float | None, str]] = []
+
+    def add(self, what: str, ours: float | None, peer: float | None, target: str = "") -> None:
+        self.rows.append((what, ours, peer, target))
+
+    def print(self) -> None:
+        print(f"  {'':<30} {'smarttags':>11} {'tantivy':>11} {'ratio':>8}   target")
+        for what, ours, peer, target in self.rows:
+            ratio = f"{ours / peer:7.2f}x" if ours and peer else ""
+            print(f"  {what:<30} {_figure(ours)} {_figure(peer)} {ratio:>8}   {target}")
 
 
-def run_size(size: int, queries: int, seed: int) -> None:
-    rng = random.Random(seed)
+def _figure(value: float | None) -> str:
+    if value is None:
+        return f"{'-':>11}"
+    return f"{value:11,.0f}" if value >= 100 else f"{value:11.2f}"
+
+
+def p50_p99(ms: list[float]) -> tuple[float, float]:
+    ordered = sorted(ms)
+    return percentile(ordered, 50), percentile(ordered, 99)
+
+
+def run_size(size: int, args: argparse.Namespace, work: Path) -> None:
+    rng = random.Random(args.seed)
     vocab = build_vocabulary(rng)
-    with tempfile.TemporaryDirectory(prefix="smarttags-bench-") as tmp:
-        library = Path(tmp) / "library.jsonl"
-        write_library(library, random.Random(seed + size), vocab, size)
-        settings = Settings(data_dir=Path(tmp) / "data")
-        store = SqliteStore(settings)
-        imported, seconds, cpu = time_import(store, library)
-        print(f"== N = {size:,} ==  ({load_line()})")
-        print(
-            f"import: {imported:,} assets in {seconds:.1f} s = {imported / seconds:,.0f} assets/s"
-            f" (CPU {cpu:.1f} s = {imported / cpu:,.0f} assets per CPU-second)"
+    library = work / f"library-{size}.jsonl"
+    if not library.exists():
+        write_library(library, random.Random(args.seed + size), vocab, size)
+    query_rng = random.Random(args.seed * 31 + 1)
+    mix = [make_query(query_rng, vocab, i) for i in range(WARMUP + args.queries)]
+    measured = mix[WARMUP:]
+    print(f"== {size:,} assets, {args.queries} queries ==  ({load_line()})")
+    table = Table()
+
+    data_dir = work / f"smarttags-{size}"
+    shutil.rmtree(data_dir, ignore_errors=True)
+    seconds = time_cli_import(library, data_dir)
+    peer = None
+    if not args.no_peer:
+        from bench import tantivy_peer
+
+        with library.open(encoding="utf-8") as lines:
+            index, count, peer_seconds = tantivy_peer.build_index(lines, work / f"tantivy-{size}")
+        peer = tantivy_peer.PeerSearch(index)
+    table.add("import (assets/s)", size / seconds, peer and count / peer_seconds, ">= 5,000")
+
+    settings = Settings(data_dir=data_dir)
+    rss_before = rss_mib()
+    store = SqliteStore(settings)
+    start = time.perf_counter()
+    index_stats = store.index_stats()
+    load_s = time.perf_counter() - start
+    rss_after = rss_mib()
+    list(time_smarttags(store, mix[:WARMUP]))
+    freeze_heap()  # as a server process does (query.server): the loaded heap is not rescanned
+    timings = list(time_smarttags(store, measured))
+    ours = p50_p99([t.ms for t in timings])
+    theirs: tuple[float | None, float | None] = (None, None)
+    if peer is not None:
+        for query in mix[:WARMUP]:
+            peer.search(**peer_args(query))
+        peer_ms = []
+        for query in measured:
+            start = time.perf_counter()
+            peer.search(**peer_args(query))
+            peer_ms.append((time.perf_counter() - start) * 1000)
+        theirs = p50_p99(peer_ms)
+    table.add("in process p50 (ms)", ours[0], theirs[0], "<= 2")
+    table.add("in process p99 (ms)", ours[1], theirs[1], "<= 10 and <= 5x tantivy")
+    store.close()
+
+    if not args.no_http:
+        _http_rows(table, args, data_dir, work / f"tantivy-{size}", mix)
+    table.print()
+    print(
+        f"  smarttags index: {index_stats['documents']:,} assets, {index_stats['postings']:,} "
+        f"postings in {index_stats['segments']} segment(s), "
+        f"{index_stats['bytes'] / 2**20:,.0f} MiB of arrays; built in {load_s:.1f} s; "
+        f"process RSS {rss_before:,.0f} -> {rss_after:,.0f} MiB"
+    )
+    report_shapes(timings)
+    print(f"  ({load_line()})")
+
+
+def _http_rows(
+    table: Table, args: argparse.Namespace, data_dir: Path, peer_dir: Path, mix: list[BenchQuery]
+) -> None:
+    engines = [
+        ("smarttags", "query.server:create_app", {"SMARTTAGS_DATA_DIR": str(data_dir)}),
+    ]
+    if not args.no_peer:
+        engines.append(
+            ("tantivy", "bench.tantivy_peer:create_app", {"TANTIVY_PEER_INDEX": str(peer_dir)})
         )
-        print(f"database: {db_bytes(store.path) / 2**20:,.1f} MiB (file + WAL)")
-        query_rng = random.Random(seed * 31 + 1)
-        mix = [make_query(query_rng, vocab, i) for i in range(WARMUP + queries)]
-        timings = list(time_queries(store, settings, mix))[WARMUP:]
-        report_latency(timings)
-        print(f"  ({load_line()})")
-        store.close()
+    one: dict[str, tuple[float, float]] = {}
+    many: dict[str, http_load.Throughput] = {}
+    for name, app, env in engines:
+        paths = smarttags_paths(mix) if name == "smarttags" else peer_paths(mix)
+        env = {**env, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+        with http_load.uvicorn_server(app, env, args.workers, paths[0]) as address:
+            http_load.latencies(address, paths[:WARMUP])
+            one[name] = p50_p99(http_load.latencies(address, paths[WARMUP:]))
+            many[name] = http_load.throughput(address, paths, args.clients, args.seconds)
+    peer = "tantivy" if "tantivy" in one else None
+
+    def pick(name: str | None, value) -> float | None:
+        return value(name) if name else None
+
+    table.add(
+        "HTTP 1 client p50 (ms)", one["smarttags"][0], pick(peer, lambda n: one[n][0]), "<= 5"
+    )
+    table.add(
+        "HTTP 1 client p99 (ms)", one["smarttags"][1], pick(peer, lambda n: one[n][1]), "<= 20"
+    )
+    table.add(
+        f"HTTP {args.clients} clients (searches/s)",
+        many["smarttags"].per_second,
+        pick(peer, lambda n: many[n].per_second),
+        ">= 300",
+    )
+    table.add(
+        f"HTTP {args.clients} clients errors",
+        float(many["smarttags"].errors),
+        pick(peer, lambda n: float(many[n].errors)),
+        "0",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
-    parser.add_argument("--queries", type=int, default=1000)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000])
+    parser.add_argument("--queries", type=int, default=500)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="uvicorn workers")
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of the load run")
+    parser.add_argument("--no-http", action="store_true", help="in-process figures only")
+    parser.add_argument("--no-peer", action="store_true", help="without tantivy")
+    parser.add_argument("--work-dir", type=Path, help="keep the library and indices here")
     args = parser.parse_args(argv)
-    for size in args.sizes:
-        run_size(size, args.queries, args.seed)
+    if args.work_dir:
+        args.work_dir.mkdir(parents=True, exist_ok=True)
+        for size in args.sizes:
+            run_size(size, args, args.work_dir)
+        return
+    with tempfile.TemporaryDirectory(prefix="smarttags-bench-") as tmp:
+        for size in args.sizes:
+            run_size(size, args, Path(tmp))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import hashlib
 import re
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import lru_cache
 from posixpath import basename, dirname, normpath
 from typing import Annotated, Any
 
@@ -65,6 +66,7 @@ def valid_asset_id(asset_id: str) -> bool:
     return _ASSET_ID.match(asset_id) is not None
 
 
+@lru_cache(maxsize=65_536)  # every asset validated repeats a few thousand tag names
 def normalize_tag(name: str) -> str:
     """Tag identity: case-insensitive, whitespace-collapsed."""
     if has_control(name):

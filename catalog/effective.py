@@ -55,11 +55,12 @@ def meta_tokens(asset: Asset) -> dict[str, list[str]]:
 def indexed_tags(asset: Asset, quantum: int) -> list[IndexedTag]:
     removed = set(asset.removed_tags)
     machine_kind = {t.tag: _KIND_NAME[t.kind] for t in asset.smart_tags}
+    machine = TagSource.machine  # looked up once: an enum member lookup is not free
     tags = [
         IndexedTag(
             t.tag,
             _KIND_NAME[t.kind],
-            TagSource.machine,
+            machine,
             t.confidence,
             quantize(t.confidence, quantum),
             tag_tokens(t.tag),

@@ -40,6 +40,7 @@ from catalog.store import (
     RebuildReport,
     StoreError,
     StoreStats,
+    Total,
     Versioned,
 )
 from mappings import load_json
@@ -423,6 +424,12 @@ class OpenSearchStore:
         self._call(self.client.indices.refresh, index=self.alias)
         return written
 
+    def row_builder(self) -> None:
+        return None  # imports send validated assets to upsert_many
+
+    def write_rows(self, rows: list[Any]) -> int:
+        raise NotImplementedError("the OpenSearch store takes assets through upsert_many")
+
     def _write_chunk(self, chunk: list[Asset]) -> int:
         created = self._created_at([a.id for a in chunk])
         docs: list[BulkDoc] = []
@@ -672,7 +679,8 @@ class OpenSearchStore:
             RankedHit(_asset(h), _float32(h["_score"]) if compiled.scored else 0.0)
             for h in hits["hits"]
         ]
-        return RankedPage(hits["total"]["value"], ranked)
+        total = hits["total"]
+        return RankedPage(Total(total["value"], total.get("relation", "eq")), ranked)
 
     def iter_assets(self, folder: str = "") -> Iterator[Asset]:
         self._ensure_index()

@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     sqlite_file: str = "smarttags.db"
     sqlite_cache_mb: int = 256
     sqlite_busy_timeout_s: float = 30.0
+    # the change log other processes catch up from; a reader further behind rebuilds its index
+    sqlite_change_log_keep: int = Field(200_000, ge=1)
     opensearch_url: str | None = None
     opensearch_index: str = "smarttags-assets"
     opensearch_timeout_s: float = 10.0
@@ -51,6 +53,22 @@ class Settings(BaseSettings):
     opensearch_backoff_s: float = 0.5
     opensearch_bulk_chunk: int = 500
     opensearch_verify_certs: bool = True
+
+    # embedded term index (catalog/term_index.py): segments in memory, kept in step with SQLite
+    index_merge_factor: int = Field(4, ge=1)  # merge the newest segment once it is 1/factor of
+    index_max_segments: int = Field(8, ge=1)  # the one before, or when there are more than this
+    index_rebuild_min_changes: int = Field(10_000, ge=0)  # behind by more than this and than
+    # the index's size: rebuild it rather than catch up
+    index_build_chunk: int = Field(100_000, ge=1)  # assets read at once while building
+    # a built index is saved beside the database (memory-mapped by the next process) when it
+    # holds this many assets; smaller ones build in well under a second
+    index_cache_min_assets: int | None = Field(50_000, ge=0)  # None: never saved
+    index_cache_record_timeout_s: float = Field(1.0, ge=0)  # wait for the write lock to record it
+
+    # bulk import
+    import_workers: int | None = Field(None, ge=0)  # parsing processes; None: one per CPU
+    import_chunk_lines: int = Field(2_000, ge=1)  # lines handed to a parsing process at once
+    import_batch: int = Field(2_000, ge=1)  # assets written per transaction
 
     # index rebuild
     # a rebuild copies again what was written since it began, less this margin: updated_at
@@ -73,6 +91,7 @@ class Settings(BaseSettings):
     default_page_size: int = 20
     max_page_size: int = 200
     max_result_window: int = 10_000
+    max_exact_total: int = Field(10_000, ge=1)  # totals beyond: a lower bound ("gte")
 
     # indexer: media
     ffmpeg_binary: str | None = None  # None: ffmpeg on PATH, else imageio-ffmpeg's binary
@@ -174,6 +193,7 @@ class Settings(BaseSettings):
     # API
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    api_workers: int | None = Field(None, ge=1)  # API processes; None: one per CPU
     api_max_body_kb: int = Field(1024, ge=1)  # JSON request bodies (uploads: max_file_mb)
     # uploads: a file larger than max_file_mb is refused at that point of the stream; the
     # multipart framing around it may add this much before Content-Length says "too large"

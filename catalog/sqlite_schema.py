@@ -6,12 +6,12 @@ transaction: it applies completely or not at all.
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from catalog.asset import TagKind
 from catalog.store import StoreError
 
 SCHEMA_V1 = """
@@ -63,36 +63,38 @@ CREATE INDEX audit_asset ON audit (asset_id, at);
 CREATE INDEX audit_at ON audit (at)
 """
 
-# One `postings` row per (token, asset) holds everything search needs to score that pair, so a
-# one-term search reads one index range and never groups: `meta` is the best field weight of the
-# token in the metadata (0: in tags only); per tag kind, `<kind>_conf` / `<kind>_weight` are the
-# confidence and quantised weight of the best machine tag holding the token (thresholds and kind
-# filters apply at query time); `curated` has a bit per (source, kind) of manual/promoted tags.
-# `asset_text` (FTS5, rowid = asset) holds the analyzed metadata fields (Porter-stemmed by
-# catalog/analysis.py, so FTS5 only splits on spaces): its AND query finds tier 1.
-# `docs.tokens` lists the tokens of an asset's postings, to delete them by primary key;
-# `docs.tags` is a JSON array of the names of its indexed machine tags, for stats.
-CURATED_SOURCES = ("manual", "promoted")
+# v3: search runs on an in-memory term index (catalog/term_index.py) derived from one row per
+# asset, so a write is a handful of rows instead of one per (token, asset):
+# - `doc_terms` (rowid = asset): the asset's metadata terms and tag postings as packed records
+#   (term id, field mask) and (term id, channel, confidence), see catalog/term_rows.py;
+# - `terms`: the term dictionary (ids are never reused);
+# - `changes`: the change log; every write of an asset appends its rowid, and a process's index
+#   catches up by reading the rows changed since the position it reflects (old entries are
+#   pruned; a reader left behind the pruned part rebuilds);
+# - `index_meta`: `generation`, a token that changes when the derived rows are rewritten
+#   (migration, index rebuild), so every process rebuilds its index from scratch.
+# `docs.tags` stays: a JSON array of the names of an asset's indexed machine tags, for stats.
+# The v2 `postings` table, the FTS5 `asset_text` table and `docs.tokens` are dropped.
+SCHEMA_V3 = """
+DROP TABLE postings;
+DROP TABLE asset_text;
+ALTER TABLE docs DROP COLUMN tokens;
+CREATE TABLE terms (id INTEGER PRIMARY KEY, term TEXT NOT NULL UNIQUE);
+CREATE TABLE doc_terms (rowid INTEGER PRIMARY KEY, meta BLOB NOT NULL, tags BLOB NOT NULL);
+CREATE TABLE changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, asset INTEGER NOT NULL);
+CREATE TABLE index_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)
+"""
+GENERATION_KEY = "generation"
+INDEX_CACHE_KEY = "index_cache"  # the saved term-index snapshot valid for this database
 
 
-def curated_bit(source: str, kind: str) -> int:
-    """The bit of `postings.curated` that says a `source` tag of `kind` holds the token."""
-    kinds = [k.value for k in TagKind]
-    return 1 << (CURATED_SOURCES.index(source) * len(kinds) + kinds.index(kind))
-
-
-def kind_columns(kind: str) -> tuple[str, str]:
-    """The confidence and weight columns of the best machine tag of `kind`."""
-    return f"{kind}_conf", f"{kind}_weight"
-
-
-POSTING_COLUMNS = (
-    "token",
-    "asset",
-    "meta",
-    "curated",
-    *(column for kind in TagKind for column in kind_columns(kind.value)),
-)
+def new_generation(conn: sqlite3.Connection) -> str:
+    """Mark every process's term index out of date (their next search rebuilds it)."""
+    token = secrets.token_hex(8)
+    conn.execute(
+        "INSERT OR REPLACE INTO index_meta (key, value) VALUES (?, ?)", (GENERATION_KEY, token)
+    )
+    return token
 
 
 Migration = Callable[[sqlite3.Connection], None]
@@ -113,7 +115,13 @@ def _v2(conn: sqlite3.Connection) -> None:
     _run_script(conn, SCHEMA_V2)
 
 
-MIGRATIONS: list[Migration] = [_v1, _v2]
+def _v3(conn: sqlite3.Connection) -> None:
+    # the rows of `doc_terms` are derived by the store's `finish` step, in this transaction
+    _run_script(conn, SCHEMA_V3)
+    new_generation(conn)
+
+
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -140,8 +148,11 @@ def _checked_version(conn: sqlite3.Connection, db_path: Path) -> int:
     return version
 
 
-def migrate(conn: sqlite3.Connection, db_path: Path) -> Path | None:
-    """Bring the schema to SCHEMA_VERSION; returns the backup written, if any."""
+def migrate(
+    conn: sqlite3.Connection, db_path: Path, finish: Migration | None = None
+) -> Path | None:
+    """Bring the schema to SCHEMA_VERSION; returns the backup written, if any. `finish` runs
+    after the steps, in their transaction (the store derives its index rows there)."""
     version = _checked_version(conn, db_path)
     if version == SCHEMA_VERSION:
         return None
@@ -152,6 +163,8 @@ def migrate(conn: sqlite3.Connection, db_path: Path) -> Path | None:
         version = _checked_version(conn, db_path)
         for step in MIGRATIONS[version:]:
             step(conn)
+        if finish is not None:
+            finish(conn)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("COMMIT")
     except BaseException:

@@ -5,41 +5,43 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from operator import itemgetter
+from functools import partial
 from pathlib import Path
-from typing import NamedTuple
 
-from catalog.asset import Asset, TagKind, utc_now
+import numpy as np
+
+from catalog.asset import Asset, utc_now
 from catalog.audit import AuditEntry
-from catalog.effective import TagSource, indexed_tags, meta_tokens
+from catalog.effective import META_FIELDS
 from catalog.folders import FolderSetting
 from catalog.settings import Settings
-from catalog.sqlite_schema import POSTING_COLUMNS, backup, curated_bit, current_version, migrate
+from catalog.sqlite_index import (
+    PreparedAsset,
+    SqliteTermIndex,
+    TermDictionary,
+    encode_terms,
+    prepare,
+    read_state,
+)
+from catalog.sqlite_schema import backup, current_version, migrate, new_generation
 from catalog.store import (
+    PostingsSearch,
     RankedHit,
     RankedPage,
     RebuildProgress,
     RebuildReport,
-    SqlSearch,
     StoreError,
     StoreStats,
     Versioned,
 )
+from catalog.term_rows import FIELD_BIT
+from catalog.term_search import execute
 
 WRITE_BATCH = 500
-_KINDS = [kind.value for kind in TagKind]
-# where a kind's confidence sits in a tag slot [curated, conf, weight, conf, weight, ...]
-_KIND_SLOT = {kind: 1 + 2 * i for i, kind in enumerate(_KINDS)}
-_INSERT_TAGGED = (
-    f"INSERT INTO postings ({', '.join(POSTING_COLUMNS)}) "
-    f"VALUES ({', '.join('?' * len(POSTING_COLUMNS))})"
-)
-# Most postings come from metadata alone: binding 3 values, not 10, makes them much cheaper.
-FTS_COLUMNS = ("title", "keywords", "file_name", "description")
-_INSERT_META_ONLY = "INSERT INTO postings (token, asset, meta, curated) VALUES (?, ?, ?, 0)"
+SNAPSHOT_TRIES = 3  # read transactions a search tries to find the index at its own position
 
 
 def _damaged(path: Path, exc: Exception) -> str:
@@ -47,10 +49,6 @@ def _damaged(path: Path, exc: Exception) -> str:
         f"{path} is not a smarttags database or is damaged ({exc}); restore it from a .bak "
         "copy beside it, or move it away to start an empty catalog"
     )
-
-
-def _iso(value: datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _sortable(value: datetime) -> str:
@@ -71,29 +69,8 @@ def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
         raise
 
 
-def _empty_slot() -> list:
-    return [0, *([None] * 2 * len(_KINDS))]
-
-
-class _Indexed(NamedTuple):
-    """An asset's posting rows, (token, asset, meta) and full rows (POSTING_COLUMNS), and the
-    names of its indexed machine tags (for stats)."""
-
-    meta_only: list[tuple]
-    tagged: list[tuple]
-    machine_tags: list[str]
-    text: tuple  # (rowid, title, keywords, file_name, description) for the FTS5 table
-
-
-def _drop_postings(conn: sqlite3.Connection, rowids: list[int]) -> None:
-    # docs.tokens lists an asset's postings: deleting by primary key needs no index on asset
-    if not rowids:
-        return
-    marks = ",".join("?" * len(rowids))
-    found = conn.execute(f"SELECT rowid, tokens FROM docs WHERE rowid IN ({marks})", rowids)
-    keys = [(token, rowid) for rowid, tokens in found for token in tokens.split()]
-    conn.executemany("DELETE FROM postings WHERE token = ? AND asset = ?", keys)
-    conn.executemany("DELETE FROM asset_text WHERE rowid = ?", [(r,) for r in rowids])
+def _json_list(values: Iterable) -> str:
+    return json.dumps(list(values), ensure_ascii=False)
 
 
 class _PendingWrites:
@@ -103,37 +80,31 @@ class _PendingWrites:
         self.ids: set[str] = set()
         self.inserts: list[tuple] = []
         self.updates: list[tuple] = []
-        self.docs: list[tuple[int, str, str, str]] = []
-        self.meta_only: list[tuple] = []
-        self.tagged: list[tuple] = []
-        self.texts: list[tuple] = []
+        self.rowids: list[int] = []
+        self.prepared: list[PreparedAsset] = []
 
-    def add(self, asset: Asset, rowid: int, exists: bool, indexed: _Indexed) -> None:
+    def add(self, item: PreparedAsset, rowid: int, exists: bool) -> None:
         values = (
-            asset.id,
-            asset.folder,
-            asset.media_type.value,
-            asset.status.value,
-            _iso(asset.created_at),
-            _iso(asset.updated_at),
+            item.id,
+            item.folder,
+            item.media_type,
+            item.status,
+            item.created_at,
+            item.updated_at,
             rowid,
         )
         (self.updates if exists else self.inserts).append(values)
-        self.add_derived(asset, rowid, indexed)
+        self.add_derived(item, rowid)
 
-    def add_derived(self, asset: Asset, rowid: int, indexed: _Indexed) -> None:
-        """The rows derived from the document: its stored form, its postings and its text."""
-        self.ids.add(asset.id)
-        # model_dump_json is the to_json_dict() form, serialised without a detour through dicts
-        tokens = " ".join(p[0] for rows in (indexed.meta_only, indexed.tagged) for p in rows)
-        tags = json.dumps(indexed.machine_tags, ensure_ascii=False)
-        self.docs.append((rowid, asset.model_dump_json(), tokens, tags))
-        self.meta_only.extend(indexed.meta_only)
-        self.tagged.extend(indexed.tagged)
-        self.texts.append(indexed.text)
+    def add_derived(self, item: PreparedAsset, rowid: int) -> None:
+        self.ids.add(item.id)
+        self.rowids.append(rowid)
+        self.prepared.append(item)
 
-    def flush(self, conn: sqlite3.Connection) -> None:
-        _drop_postings(conn, [u[-1] for u in self.updates])
+    def flush(self, conn: sqlite3.Connection, terms: TermDictionary, docs: bool = True) -> None:
+        """Write the batch; `docs=False` rewrites only the derived rows (index rebuild)."""
+        if not self.rowids:
+            return
         conn.executemany(
             "UPDATE assets SET id=?, folder=?, media_type=?, status=?, created_at=?, "
             "updated_at=?, version = version + 1 WHERE rowid = ?",
@@ -144,22 +115,25 @@ class _PendingWrites:
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             self.inserts,
         )
+        if docs:
+            conn.executemany(
+                "INSERT OR REPLACE INTO docs (rowid, doc, tags) VALUES (?, ?, ?)",
+                [
+                    (rowid, p.doc, p.terms.machine_tags)
+                    for rowid, p in zip(self.rowids, self.prepared, strict=True)
+                ],
+            )
+        metas, tags = encode_terms([p.terms for p in self.prepared], terms, conn)
         conn.executemany(
-            "INSERT OR REPLACE INTO docs (rowid, doc, tokens, tags) VALUES (?, ?, ?, ?)", self.docs
+            "INSERT OR REPLACE INTO doc_terms (rowid, meta, tags) VALUES (?, ?, ?)",
+            zip(self.rowids, metas, tags, strict=True),
         )
-        # in index order, a batch's rows for one token land on the same few pages
-        conn.executemany(_INSERT_META_ONLY, sorted(self.meta_only, key=itemgetter(0, 1)))
-        conn.executemany(_INSERT_TAGGED, sorted(self.tagged, key=itemgetter(0, 1)))
-        conn.executemany(
-            "INSERT INTO asset_text (rowid, title, keywords, file_name, description) "
-            "VALUES (?, ?, ?, ?, ?)",
-            self.texts,
-        )
+        conn.executemany("INSERT INTO changes (asset) VALUES (?)", [(r,) for r in self.rowids])
 
 
 class SqliteStore:
     name = "sqlite"
-    dialect = "sql"
+    dialect = "postings"
 
     def __init__(self, settings: Settings, path: Path | None = None) -> None:
         self.settings = settings
@@ -174,11 +148,17 @@ class SqliteStore:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._terms = TermDictionary()
+        self._index = SqliteTermIndex(settings, self.path)
         try:
-            self.backup_written = migrate(self._conn(), self.path)
+            self.backup_written = migrate(self._conn(), self.path, finish=self._derive_missing)
         except sqlite3.DatabaseError as exc:
             self.close()
             raise StoreError(_damaged(self.path, exc)) from None
+        except BaseException:
+            self._terms.rolled_back()
+            raise
+        self._terms.committed()
 
     # connections: one per thread, so API worker threads read concurrently under WAL
     def _conn(self) -> sqlite3.Connection:
@@ -213,8 +193,40 @@ class SqliteStore:
                 conn.close()
             self._all.clear()
         self._local = threading.local()
+        self._index.forget()
+
+    @contextmanager
+    def _writing(self, conn: sqlite3.Connection) -> Iterator[None]:
+        """A write transaction; term ids it assigned are remembered only once it commits."""
+        try:
+            with _immediate(conn):
+                yield
+                self._prune_changes(conn)
+        except BaseException:
+            self._terms.rolled_back()
+            raise
+        self._terms.committed()
+
+    def _prune_changes(self, conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "DELETE FROM changes WHERE seq <= (SELECT MAX(seq) FROM changes) - ?",
+            (self.settings.sqlite_change_log_keep,),
+        )
 
     # writes
+    def row_builder(self) -> Callable[[Asset], PreparedAsset]:
+        """What import worker processes turn each asset into, for `write_rows`."""
+        return partial(prepare, quantum=self.settings.weight_quantum)
+
+    def write_rows(self, rows: list[PreparedAsset]) -> int:
+        """Write prepared assets (see `row_builder`) in order, as `upsert_many` would."""
+        conn = self._conn()
+        for start in range(0, len(rows), self.settings.import_batch):
+            batch = rows[start : start + self.settings.import_batch]
+            with self._writing(conn):
+                self._stage(conn, batch).flush(conn, self._terms)
+        return len(rows)
+
     def upsert_many(self, assets: Iterable[Asset]) -> int:
         conn = self._conn()
         written = 0
@@ -229,91 +241,74 @@ class SqliteStore:
         return written
 
     def _write_batch(self, conn: sqlite3.Connection, batch: list[Asset]) -> int:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            self._stage(conn, batch).flush(conn)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+        with self._writing(conn):
+            self._stage(conn, [self._prepare_in_place(conn, a) for a in batch]).flush(
+                conn, self._terms
+            )
         return len(batch)
 
-    def _stage(self, conn: sqlite3.Connection, batch: list[Asset]) -> _PendingWrites:
+    def _prepare_in_place(self, conn: sqlite3.Connection, asset: Asset) -> PreparedAsset:
+        """An asset about to be written here and now: an update without explicit times keeps
+        the creation time and stamps the update."""
+        update: dict = {}
+        if "updated_at" not in asset.model_fields_set:
+            update["updated_at"] = utc_now()
+        if update:
+            asset = asset.model_copy(update=update)
+        return prepare(asset, self.settings.weight_quantum)
+
+    def _stage(self, conn: sqlite3.Connection, batch: list[PreparedAsset]) -> _PendingWrites:
         """The batch's rows; flushes early when an id comes twice (the second sees the first)."""
-        known = self._known(conn, [a.id for a in batch])
+        known = self._known(conn, [p.id for p in batch])
         next_rowid = conn.execute("SELECT COALESCE(MAX(rowid), 0) + 1 FROM assets").fetchone()[0]
         pending = _PendingWrites()
-        for asset in batch:
-            if asset.id in pending.ids:
-                pending.flush(conn)
+        for item in batch:
+            if item.id in pending.ids:
+                pending.flush(conn, self._terms)
                 pending = _PendingWrites()
-            found = known.get(asset.id)
-            asset = self._keep_times(asset, found[1] if found else None)
+            found = known.get(item.id)
+            if found and not item.created_explicit and item.created_at != found[1]:
+                item = _with_created_at(item, found[1])
             if found:
                 rowid = found[0]
             else:
                 rowid, next_rowid = next_rowid, next_rowid + 1
-                known[asset.id] = (rowid, _iso(asset.created_at))
-            pending.add(asset, rowid, found is not None, self._index(asset, rowid))
+                known[item.id] = (rowid, item.created_at)
+            pending.add(item, rowid, found is not None)
         return pending
 
     def _known(self, conn: sqlite3.Connection, ids: list[str]) -> dict[str, tuple[int, str]]:
         """rowid and created_at of the ids already stored."""
-        marks = ",".join("?" * len(ids))
         rows = conn.execute(
-            f"SELECT id, rowid, created_at FROM assets WHERE id IN ({marks})", ids
+            "SELECT id, rowid, created_at FROM assets WHERE id IN (SELECT value FROM json_each(?))",
+            (_json_list(ids),),
         ).fetchall()
         return {i: (rowid, created) for i, rowid, created in rows}
 
-    def _keep_times(self, asset: Asset, created_at: str | None) -> Asset:
-        """An upsert without explicit times keeps the creation time and stamps the update."""
-        update: dict = {}
-        if created_at and "created_at" not in asset.model_fields_set:
-            update["created_at"] = datetime.fromisoformat(created_at)
-        if "updated_at" not in asset.model_fields_set:
-            update["updated_at"] = utc_now()
-        return asset.model_copy(update=update) if update else asset
-
-    def _index(self, asset: Asset, rowid: int) -> _Indexed:
-        meta: dict[str, int] = {}
-        weights = self.settings.field_weights
-        fields = meta_tokens(asset)
-        text = (rowid, *(" ".join(fields[f]) for f in FTS_COLUMNS))
-        for field, tokens in fields.items():
-            for token in tokens:
-                meta[token] = max(meta.get(token, 0), weights[field])
-        tags: dict[str, list] = {}
-        machine_tags = []
-        for tag in indexed_tags(asset, self.settings.weight_quantum):
-            if tag.source is TagSource.machine:
-                machine_tags.append(tag.tag)
-            at = _KIND_SLOT[tag.kind]
-            for token in tag.tokens:
-                slot = tags.get(token) or tags.setdefault(token, _empty_slot())
-                if tag.source is not TagSource.machine:
-                    slot[0] |= curated_bit(tag.source.value, tag.kind)
-                elif slot[at] is None or tag.confidence > slot[at]:
-                    slot[at], slot[at + 1] = tag.confidence, tag.weight
-        return _Indexed(
-            [(t, rowid, w) for t, w in meta.items() if t not in tags],
-            [(t, rowid, meta.get(t, 0), *slot) for t, slot in tags.items()],
-            machine_tags,
-            text,
+    def _derive_missing(self, conn: sqlite3.Connection) -> None:
+        """Derive the index rows of documents that have none (after the v3 migration)."""
+        cursor = conn.execute(
+            "SELECT rowid, doc FROM docs WHERE rowid NOT IN (SELECT rowid FROM doc_terms) "
+            "ORDER BY rowid"
         )
+        while batch := cursor.fetchmany(WRITE_BATCH):
+            self._rederive(conn, batch)
+
+    def _rederive(self, conn: sqlite3.Connection, batch: list[tuple[int, str]]) -> None:
+        pending = _PendingWrites()
+        for rowid, doc in batch:
+            asset = Asset.model_validate_json(doc)
+            pending.add_derived(prepare(asset, self.settings.weight_quantum), rowid)
+        pending.flush(conn, self._terms, docs=False)
 
     def delete(self, asset_id: str) -> bool:
         conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self._writing(conn):
             row = conn.execute("SELECT rowid FROM assets WHERE id = ?", (asset_id,)).fetchone()
             if row:
-                _drop_postings(conn, [row[0]])
-                conn.execute("DELETE FROM docs WHERE rowid = ?", (row[0],))
-                conn.execute("DELETE FROM assets WHERE rowid = ?", (row[0],))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+                for table in ("doc_terms", "docs", "assets"):
+                    conn.execute(f"DELETE FROM {table} WHERE rowid = ?", (row[0],))
+                conn.execute("INSERT INTO changes (asset) VALUES (?)", (row[0],))
         return row is not None
 
     # optimistic concurrency: `assets.version` counts the writes of a row
@@ -331,12 +326,12 @@ class SqliteStore:
 
     def replace(self, asset: Asset, expected: str | None) -> bool:
         conn = self._conn()
-        with _immediate(conn):
+        with self._writing(conn):
             row = conn.execute("SELECT version FROM assets WHERE id = ?", (asset.id,)).fetchone()
             current = str(row[0]) if row else None
             if current != expected:
                 return False
-            self._stage(conn, [asset]).flush(conn)
+            self._stage(conn, [self._prepare_in_place(conn, asset)]).flush(conn, self._terms)
         return True
 
     # folder settings and the audit log
@@ -367,26 +362,23 @@ class SqliteStore:
         )
         return [AuditEntry.model_validate_json(doc) for (doc,) in rows]
 
-    # index rebuild: postings and text re-derived from the stored documents
+    # index rebuild: the index rows re-derived from the stored documents
     def rebuild_index(self, progress: RebuildProgress | None = None) -> RebuildReport:
         """One transaction: readers (WAL) answer from their snapshot until it commits, and
-        writers wait for it (up to the busy timeout)."""
+        writers wait for it (up to the busy timeout). A new index generation makes every
+        process rebuild its in-memory index from the new rows."""
         conn = self._conn()
         saved = backup(conn, self.path, current_version(conn))
         done = 0
-        with _immediate(conn):
+        with self._writing(conn):
             total = conn.execute("SELECT COUNT(*) FROM docs").fetchone()[0]
-            conn.execute("DELETE FROM postings")
-            conn.execute("DELETE FROM asset_text")
+            conn.execute("DELETE FROM doc_terms")
             for batch in self._doc_batches(conn):
-                pending = _PendingWrites()
-                for rowid, doc in batch:
-                    asset = Asset.model_validate_json(doc)
-                    pending.add_derived(asset, rowid, self._index(asset, rowid))
-                pending.flush(conn)
+                self._rederive(conn, batch)
                 done += len(batch)
                 if progress is not None:
                     progress(done, total)
+            new_generation(conn)
         return RebuildReport(new=f"sqlite:{self.path}", old=[], documents=done, backup=str(saved))
 
     def _doc_batches(self, conn: sqlite3.Connection) -> Iterator[list[tuple[int, str]]]:
@@ -420,33 +412,46 @@ class SqliteStore:
     def _docs(self, conn: sqlite3.Connection, rowids: list[int]) -> dict[int, Asset]:
         if not rowids:
             return {}
-        marks = ",".join("?" * len(rowids))
-        rows = conn.execute(f"SELECT rowid, doc FROM docs WHERE rowid IN ({marks})", rowids)
+        rows = conn.execute(
+            "SELECT rowid, doc FROM docs WHERE rowid IN (SELECT value FROM json_each(?))",
+            (_json_list(rowids),),
+        )
         return {r: Asset.model_validate_json(doc) for r, doc in rows}
 
-    def execute_search(self, compiled: SqlSearch) -> RankedPage:  # type: ignore[override]
-        conn = self._conn()
-        # one read transaction: the page, its total and its documents come from one snapshot
-        conn.execute("BEGIN")
-        try:
-            return self._search(conn, compiled)
-        finally:
-            conn.execute("COMMIT")
+    def _ids(self, conn: sqlite3.Connection, rowids: np.ndarray) -> list[str]:
+        found = dict(
+            conn.execute(
+                "SELECT rowid, id FROM assets WHERE rowid IN (SELECT value FROM json_each(?))",
+                (_json_list(int(r) for r in rowids),),
+            )
+        )
+        return [found.get(int(r), "") for r in rowids]
 
-    def _search(self, conn: sqlite3.Connection, query: SqlSearch) -> RankedPage:
-        rows = conn.execute(query.sql, query.params).fetchall()
-        if rows and query.total_in_rows:
-            total = rows[0][2]
-        else:
-            total = conn.execute(query.count_sql, query.params).fetchone()[0]
-        docs = self._docs(conn, [r[0] for r in rows])
-        return RankedPage(total, [RankedHit(docs[r[0]], r[1]) for r in rows])
+    def execute_search(self, compiled: PostingsSearch) -> RankedPage:  # type: ignore[override]
+        conn = self._conn()
+        for attempt in range(SNAPSHOT_TRIES):
+            # one read transaction: the index position, the page's documents and the total
+            # come from one snapshot of the file
+            conn.execute("BEGIN")
+            try:
+                snap = self._index.snapshot(conn)
+                if snap.seq != read_state(conn)[1] and attempt < SNAPSHOT_TRIES - 1:
+                    continue  # another thread moved the index past this transaction: retry
+                term_ids = self._terms.lookup(conn, compiled.terms)
+                result = execute(snap, compiled, term_ids, partial(self._ids, conn))
+                docs = self._docs(conn, [hit[0] for hit in result.hits])
+            finally:
+                conn.execute("COMMIT")
+            hits = [
+                RankedHit(docs[r], score, _FIELD_NAMES[mask])
+                for r, score, mask in result.hits
+                if r in docs
+            ]
+            return RankedPage(result.total, hits)
+        raise AssertionError("unreachable")
 
     def iter_assets(self, folder: str = "") -> Iterator[Asset]:
-        where, params = "1", {}
-        if folder:
-            where = "(a.folder = :f OR (a.folder >= :lo AND a.folder < :hi))"
-            params = {"f": folder, "lo": folder + "/", "hi": folder + "0"}
+        where, params = _filters(folder, None)
         cursor = self._connect().execute(
             f"SELECT d.doc FROM assets a JOIN docs d ON d.rowid = a.rowid WHERE {where} "
             "ORDER BY a.id",
@@ -460,6 +465,21 @@ class SqliteStore:
 
     def count(self) -> int:
         return self._conn().execute("SELECT COUNT(*) FROM assets").fetchone()[0]
+
+    def index_stats(self) -> dict[str, int]:
+        """The in-memory term index of this process: documents, segments, postings, bytes."""
+        conn = self._conn()
+        conn.execute("BEGIN")
+        try:
+            snap = self._index.snapshot(conn)
+        finally:
+            conn.execute("COMMIT")
+        return {
+            "documents": snap.live,
+            "segments": len(snap.segments),
+            "postings": sum(s.postings for s in snap.segments),
+            "bytes": snap.nbytes,
+        }
 
     def stats(self) -> StoreStats:
         conn = self._conn()
@@ -479,3 +499,28 @@ class SqliteStore:
         if result != "ok":
             raise StoreError(f"{self.path} failed its integrity check: {result}")
         return f"SQLite {sqlite3.sqlite_version} at {self.path} (WAL, integrity ok)"
+
+
+def _filters(folder: str, media_type: str | None) -> tuple[str, dict[str, str]]:
+    clauses, params = ["1"], {}
+    if folder:
+        # '0' sorts right after '/': the range is exactly the folder's subtree
+        clauses.append("(a.folder = :f OR (a.folder >= :lo AND a.folder < :hi))")
+        params.update(f=folder, lo=folder + "/", hi=folder + "0")
+    if media_type:
+        clauses.append("a.media_type = :media_type")
+        params["media_type"] = media_type
+    return " AND ".join(clauses), params
+
+
+# the metadata field names of each field mask
+_FIELD_NAMES = [
+    tuple(f for f in META_FIELDS if mask & FIELD_BIT[f]) for mask in range(1 << len(META_FIELDS))
+]
+
+
+def _with_created_at(item: PreparedAsset, created_at: str) -> PreparedAsset:
+    """An existing asset written without an explicit creation time keeps the stored one."""
+    asset = Asset.model_validate_json(item.doc)
+    asset = asset.model_copy(update={"created_at": datetime.fromisoformat(created_at)})
+    return item._replace(created_at=created_at, doc=asset.model_dump_json())

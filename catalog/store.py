@@ -9,6 +9,7 @@ from typing import Any, Literal, Protocol
 from catalog.asset import Asset
 from catalog.audit import AuditEntry
 from catalog.folders import FolderSetting
+from catalog.settings import Settings
 
 
 class StoreError(RuntimeError):
@@ -23,24 +24,89 @@ class BackendUnavailable(StoreError):
 class RankedHit:
     asset: Asset
     score: float
+    # the metadata fields holding some query term, when the store knows them from its index
+    fields: tuple[str, ...] | None = None
+
+
+TotalRelation = Literal["eq", "gte"]
+
+
+@dataclass(frozen=True)
+class Total:
+    """How many hits a search has: exact (`eq`) up to the cap, a lower bound (`gte`) beyond,
+    as OpenSearch reports `hits.total` under `track_total_hits`."""
+
+    value: int
+    relation: TotalRelation = "eq"
+
+    @classmethod
+    def capped(cls, count: int, cap: int) -> Total:
+        return cls(cap, "gte") if count > cap else cls(count, "eq")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"value": self.value, "relation": self.relation}
 
 
 @dataclass(frozen=True)
 class RankedPage:
-    total: int
+    total: Total = field(default_factory=lambda: Total(0))
     hits: list[RankedHit] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
-class SqlSearch:
-    """A search compiled for the embedded store (query/sql.py): the page query returns
-    (asset rowid, score) rows, plus the total as a third column when `total_in_rows`;
-    `count_sql` (same parameters) counts every hit, for pages that come back empty."""
+class TagChannelWeight:
+    """Which indexed tags of one channel (source, kind) may match, and what they weigh."""
 
-    sql: str
-    params: dict[str, Any]
-    count_sql: str
-    total_in_rows: bool = False
+    source: str  # machine | manual | promoted
+    kind: str
+    weight: float | None  # None: the tag's stored quantised confidence (machine tags)
+    min_confidence: float = 0.0  # machine tags below this do not match
+
+
+@dataclass(frozen=True)
+class MetadataTier:
+    """Every term is in some metadata field; score = text_unit * text score + tag score."""
+
+    text_unit: float
+
+
+@dataclass(frozen=True)
+class AllTagsTier:
+    """Every term matches an eligible tag; score = base + tag score."""
+
+    base: float
+
+
+@dataclass(frozen=True)
+class AnyTagTier:
+    """At least one term matches an eligible tag; score = base + tag score."""
+
+    base: float = 0.0
+
+
+Tier = MetadataTier | AllTagsTier | AnyTagTier
+
+
+@dataclass(frozen=True)
+class PostingsSearch:
+    """A search compiled for the embedded store's term index (query/postings.py).
+
+    A hit belongs to the first tier whose condition it meets; every hit of a tier ranks above
+    every hit of the next one, and within the program's scores, ties go to the smaller id.
+    Text score: per term, the best weight of the metadata fields holding it. Tag score: per
+    term, the best weight of the eligible tags holding it. With no terms, the program browses
+    every asset passing the filters, newest first (score 0). Totals are exact up to
+    `total_cap` and a lower bound beyond it."""
+
+    terms: tuple[str, ...]
+    tiers: tuple[Tier, ...]
+    field_weights: dict[str, int]
+    channels: tuple[TagChannelWeight, ...]
+    folder: str  # '' = the whole library; else the folder and its subfolders
+    media_type: str | None
+    offset: int
+    limit: int
+    total_cap: int
 
 
 @dataclass(frozen=True)
@@ -51,8 +117,8 @@ class DslSearch:
     scored: bool = True  # False when browsing: every hit scores 0
 
 
-CompiledSearch = SqlSearch | DslSearch
-Dialect = Literal["sql", "dsl"]
+CompiledSearch = PostingsSearch | DslSearch
+Dialect = Literal["postings", "dsl"]
 
 
 @dataclass(frozen=True)
@@ -91,8 +157,19 @@ RebuildProgress = Callable[[int, int], None]
 class AssetStore(Protocol):
     name: str
     dialect: Dialect  # the compiled form `execute_search` takes
+    settings: Settings
 
     def upsert_many(self, assets: Iterable[Asset]) -> int: ...
+
+    # bulk import: rows prepared in worker processes, written in order
+    def row_builder(self) -> Callable[[Asset], Any] | None:
+        """A picklable function giving an asset's row form for `write_rows`, so that an
+        import can validate and analyze in worker processes; None: import calls upsert_many."""
+        ...
+
+    def write_rows(self, rows: list[Any]) -> int:
+        """Write rows of `row_builder` in order, as `upsert_many` would the assets."""
+        ...
 
     def get(self, asset_id: str) -> Asset | None: ...
 

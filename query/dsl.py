@@ -157,6 +157,6 @@ def compile_plan(plan: QueryPlan) -> DslSearch | None:
         "sort": sort,
         "from": plan.offset,
         "size": plan.limit,
-        "track_total_hits": True,
+        "track_total_hits": plan.total_cap,
     }
     return DslSearch(body, scored=not plan.browse)

@@ -37,6 +37,7 @@ class QueryPlan:
     manual_weight: float
     promote_boost: float
     field_weights: dict[str, int]
+    total_cap: int  # totals are exact up to this many hits, a lower bound beyond
     notices: tuple[str, ...] = field(default=())
     matches_nothing: bool = False  # the text had words, but none searchable
 
@@ -106,6 +107,7 @@ def build_plan(request: SearchRequest, settings: Settings) -> QueryPlan:
         manual_weight=quantize(settings.manual_tag_weight, settings.weight_quantum),
         promote_boost=quantize(settings.promote_boost, settings.weight_quantum),
         field_weights=settings.field_weights,
+        total_cap=settings.max_exact_total,
         notices=tuple(notices),
         matches_nothing=bool(request.text.strip()) and not terms,
     )

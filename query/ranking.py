@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from catalog.asset import Asset
-from catalog.effective import META_FIELDS, indexed_tags, meta_tokens
+from catalog.effective import META_FIELDS, IndexedTag, indexed_tags, meta_tokens
 from query.plan import QueryPlan
 
 
@@ -39,16 +39,23 @@ class Match:
     tags: tuple[TagMatch, ...] = field(default=())
 
 
-def _best_tags(asset: Asset, plan: QueryPlan, quantum: int) -> dict[str, TagMatch]:
+def matched_tags(tags: list[IndexedTag], plan: QueryPlan) -> dict[str, TagMatch]:
+    """Per term, the eligible tag of `tags` (an asset's indexed tags) with the best weight."""
     best: dict[str, TagMatch] = {}
-    for tag in indexed_tags(asset, quantum):
+    for tag in tags:
         weight = plan.tag_weight(tag.source, tag.kind, tag.confidence, tag.weight)
         if weight <= 0:
             continue
         for term in plan.terms:
             if term in tag.tokens and (term not in best or weight > best[term].weight):
-                best[term] = TagMatch(tag.tag, tag.kind, tag.source.value, weight)
+                best[term] = TagMatch(tag.tag, tag.kind, str(tag.source), weight)
     return best
+
+
+def matched_fields(asset: Asset, plan: QueryPlan) -> tuple[str, ...]:
+    """The metadata fields holding some term of the plan."""
+    fields = meta_tokens(asset)
+    return tuple(f for f in META_FIELDS if any(t in fields[f] for t in plan.terms))
 
 
 def explain(asset: Asset, plan: QueryPlan, quantum: int) -> Match:
@@ -61,18 +68,18 @@ def explain(asset: Asset, plan: QueryPlan, quantum: int) -> Match:
         if weights:
             in_meta += 1
             text_score += max(weights)
-    best = _best_tags(asset, plan, quantum)
+    best = matched_tags(indexed_tags(asset, quantum), plan)
     tag_score = sum(m.weight for m in best.values())
-    matched_fields = tuple(f for f in META_FIELDS if any(t in fields[f] for t in plan.terms))
+    matched = tuple(f for f in META_FIELDS if any(t in fields[f] for t in plan.terms))
     tags = tuple(dict.fromkeys(best.values()))
     g = plan.tier2_base
     if plan.terms and in_meta == len(plan.terms):
-        return Match(1, 2 * g * text_score + tag_score, text_score, tag_score, matched_fields, tags)
+        return Match(1, 2 * g * text_score + tag_score, text_score, tag_score, matched, tags)
     if plan.terms and len(best) == len(plan.terms):
-        return Match(2, g + tag_score, 0.0, tag_score, matched_fields, tags)
+        return Match(2, g + tag_score, 0.0, tag_score, matched, tags)
     if best:
-        return Match(3, tag_score, 0.0, tag_score, matched_fields, tags)
-    return Match(None, 0.0, 0.0, 0.0, matched_fields, ())
+        return Match(3, tag_score, 0.0, tag_score, matched, tags)
+    return Match(None, 0.0, 0.0, 0.0, matched, ())
 
 
 def sort_key(asset_id: str, match: Match) -> tuple[float, str]:

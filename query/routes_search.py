@@ -1,8 +1,9 @@
 """Omnisearch over HTTP."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
 
 from catalog.asset import FOLDER_PATTERN, MediaType, TagKind
 from catalog.keys import Role
@@ -56,9 +57,12 @@ def build_router(settings: Settings) -> APIRouter:
         ] = None,
         type: Annotated[MediaType | None, Query(description="video or image")] = None,
         kind: Annotated[list[TagKind] | None, Query(description="tag kinds that match")] = None,
-    ) -> dict[str, Any]:
-        """Omnisearch: metadata AND-ed (tier 1), all terms in tags (tier 2), any term (tier 3)."""
+    ) -> JSONResponse:
+        """Omnisearch: metadata AND-ed (tier 1), all terms in tags (tier 2), any term (tier 3).
+        `total` is {"value", "relation"}: exact ("eq") up to 10,000 hits, a lower bound
+        ("gte") beyond."""
         request = SearchRequest(q, folder, type, tuple(kind or ()), limit, offset)
-        return search(store, request, settings, with_tags=True)
+        # the result is plain JSON already: a Response skips FastAPI's re-encoding of it
+        return JSONResponse(search(store, request, settings, with_tags=True))
 
     return router

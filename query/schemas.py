@@ -62,8 +62,16 @@ class SearchHit(Strict):
     tags: list[TagRow]
 
 
+class Total(Strict):
+    """How many hits: exact (`eq`) up to 10,000, a lower bound (`gte`) beyond, as OpenSearch
+    reports it."""
+
+    value: int
+    relation: Literal["eq", "gte"]
+
+
 class SearchResult(Strict):
-    total: int
+    total: Total
     offset: int
     limit: int
     terms: list[str]

@@ -4,59 +4,78 @@ from __future__ import annotations
 
 from typing import Any
 
-from catalog.asset import Asset
-from catalog.effective import indexed_tags
+from catalog.asset import Asset, TagKind
+from catalog.effective import IndexedTag, TagSource, indexed_tags
 from catalog.settings import Settings
 from catalog.store import AssetStore, RankedPage
-from query import dsl, sql
+from query import dsl, postings
 from query.plan import QueryPlan, SearchRequest, build_plan
-from query.ranking import explain, tier_of_score
+from query.ranking import matched_fields, matched_tags, tier_of_score
 
 # the query layer compiles; each store executes its own dialect as handed
-_COMPILERS = {"sql": sql.compile_plan, "dsl": dsl.compile_plan}
+_COMPILERS = {"postings": postings.compile_plan, "dsl": dsl.compile_plan}
 
 
 def run_plan(store: AssetStore, plan: QueryPlan) -> RankedPage:
     """The ranked page of `plan`, compiled to the store's dialect and executed there."""
     compiled = _COMPILERS[store.dialect](plan)
     if compiled is None:
-        return RankedPage(total=0)
+        return RankedPage()
     return store.execute_search(compiled)
 
 
-def _weight(source: str, confidence: float, settings: Settings) -> float:
-    if source == "promoted":
-        return settings.promote_boost
-    if source == "manual":
-        return settings.manual_tag_weight
-    return confidence
+_SOURCE_NAME = {source: source.value for source in TagSource}  # Enum.value is a slow property
 
 
-def tag_listing(asset: Asset, settings: Settings) -> list[dict[str, Any]]:
+def _row_order(row: dict[str, Any]) -> tuple[float, str]:
+    return (-row["weight"], row["tag"])
+
+
+def tag_listing(
+    asset: Asset, settings: Settings, tags: list[IndexedTag] | None = None
+) -> list[dict[str, Any]]:
     """The asset's tags as search sees them, one row per name, strongest first: a curated
-    tag shows its curated weight with the machine's confidence and segments, if any."""
+    tag shows its curated weight with the machine's confidence and segments, if any.
+    `tags`: the asset's indexed tags, when the caller has them already."""
+    if tags is None:
+        tags = indexed_tags(asset, settings.weight_quantum)
+    thresholds = {kind.value: settings.threshold(kind.value) for kind in TagKind}
+    weights = {
+        TagSource.promoted: settings.promote_boost,
+        TagSource.manual: settings.manual_tag_weight,
+    }
     machine = {t.tag: t for t in asset.smart_tags}
     rows: dict[str, dict[str, Any]] = {}
-    for tag in indexed_tags(asset, settings.weight_quantum):
-        weight = _weight(tag.source, tag.confidence, settings)
-        if tag.tag in rows and rows[tag.tag]["weight"] >= weight:
+    for tag in tags:
+        source = tag.source
+        weight = weights.get(source, tag.confidence)
+        row = rows.get(tag.tag)
+        if row is not None and row["weight"] >= weight:
             continue
         computed = machine.get(tag.tag)
+        segments = computed.segments if computed else ()
         rows[tag.tag] = {
             "tag": tag.tag,
             "kind": tag.kind,
-            "source": tag.source.value,
+            "source": _SOURCE_NAME[source],
             "confidence": computed.confidence if computed else tag.confidence,
             "weight": weight,
-            "effective": tag.source != "machine" or tag.confidence >= settings.threshold(tag.kind),
-            "segments": [list(s) for s in computed.segments] if computed else [],
+            "effective": source is not TagSource.machine or tag.confidence >= thresholds[tag.kind],
+            "segments": [list(s) for s in segments] if segments else [],
         }
-    return sorted(rows.values(), key=lambda r: (-r["weight"], r["tag"]))
+    return sorted(rows.values(), key=_row_order)
 
 
 def hit_dict(
-    asset: Asset, score: float, plan: QueryPlan, settings: Settings, with_tags: bool
+    asset: Asset,
+    score: float,
+    plan: QueryPlan,
+    settings: Settings,
+    with_tags: bool,
+    fields: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
+    """One hit as the CLI and API show it. `fields`: the metadata fields holding a term, when
+    the store reported them (else worked out here, as query.ranking.explain does)."""
     hit: dict[str, Any] = {
         "id": asset.id,
         "tier": None if plan.browse else tier_of_score(score, plan),
@@ -66,16 +85,19 @@ def hit_dict(
         "media_type": asset.media_type.value,
         "folder": asset.folder,
     }
-    match = explain(asset, plan, settings.weight_quantum)
+    tags = indexed_tags(asset, settings.weight_quantum) if plan.terms or with_tags else []
+    best = matched_tags(tags, plan) if plan.terms else {}
+    if fields is None:
+        fields = matched_fields(asset, plan) if plan.terms else ()
     hit["matched"] = {
-        "metadata": list(match.fields),
+        "metadata": list(fields),
         "tags": [
             {"tag": m.tag, "kind": m.kind, "source": m.source, "weight": m.weight}
-            for m in match.tags
+            for m in dict.fromkeys(best.values())
         ],
     }
     if with_tags:
-        hit["tags"] = tag_listing(asset, settings)
+        hit["tags"] = tag_listing(asset, settings, tags)
     return hit
 
 
@@ -86,10 +108,12 @@ def search(
     plan = build_plan(request, settings)
     page = run_plan(store, plan)
     return {
-        "total": page.total,
+        "total": page.total.to_json(),
         "offset": plan.offset,
         "limit": plan.limit,
         "terms": list(plan.terms),
         "notices": list(plan.notices),
-        "hits": [hit_dict(h.asset, h.score, plan, settings, with_tags) for h in page.hits],
+        "hits": [
+            hit_dict(h.asset, h.score, plan, settings, with_tags, h.fields) for h in page.hits
+        ],
     }

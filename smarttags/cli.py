@@ -113,10 +113,12 @@ def export_cmd(app: AppContext, folder: str | None, output: str) -> None:
 def _print_hits(result: dict, text: str) -> None:
     shown = len(result["hits"])
     terms = ", ".join(result["terms"]) or "-"
+    total = result["total"]
+    count = f"{total['value']}{'+' if total['relation'] == 'gte' else ''}"  # a lower bound
     head = (
-        f'{result["total"]} results for "{text}" (terms: {terms})'
+        f'{count} results for "{text}" (terms: {terms})'
         if text.strip()
-        else f"{result['total']} assets, newest first"
+        else f"{count} assets, newest first"
     )
     click.echo(
         head + (f"; showing {result['offset'] + 1}-{result['offset'] + shown}" if shown else "")
@@ -270,11 +272,11 @@ def serve_cmd(
     if warning:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
     if not with_worker:
-        run_api(settings, host, port)
+        run_api(settings, host, port, app.overrides)
         return
     workers = concurrency or settings.worker_concurrency
     with worker_beside(app.global_args(), workers, settings.worker_stop_timeout_s):
-        run_api(settings, host, port)
+        run_api(settings, host, port, app.overrides)
 
 
 @cli.command("worker")

@@ -103,9 +103,17 @@ def check_exposure(settings: Any, host: str, allow_anonymous: bool) -> str | Non
     )
 
 
-def run_api(settings: Any, host: str, port: int) -> None:
-    import uvicorn
+def run_api(settings: Any, host: str, port: int, overrides: dict[str, Any]) -> None:
+    """The API in `api_workers` processes (default one per CPU), each with its own store and
+    term index; the settings given on the command line reach them through the environment."""
+    from query import server
 
-    from query.api import create_app
+    workers = settings.api_workers or os.cpu_count() or 1
+    if workers == 1:
+        from query.api import create_app
 
-    uvicorn.run(create_app(settings), host=host, port=port)
+        server.serve_app(create_app(settings), host, port)
+        return
+    for name, value in overrides.items():
+        os.environ[f"SMARTTAGS_{name.upper()}"] = str(value)
+    server.run(host, port, workers=workers)

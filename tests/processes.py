@@ -42,6 +42,7 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
         else:
             text = str(value)
         env[f"SMARTTAGS_{name.upper()}"] = text
+    env.setdefault("SMARTTAGS_API_WORKERS", "1")  # one API process per test is enough
     env.update(extra)
     env["HF_HUB_OFFLINE"] = "1"
     return env

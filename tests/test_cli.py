@@ -96,7 +96,7 @@ def test_search_json_shape(runner, catalog_file):
     result = runner.invoke(cli, ["search", "woman running", "--json"])
     assert result.exit_code == 0
     body = json.loads(result.output)
-    assert body["total"] == 2
+    assert body["total"] == {"value": 2, "relation": "eq"}
     assert [(h["id"], h["tier"]) for h in body["hits"]] == [("a1", 1), ("a2", 3)]
     assert body["hits"][0]["matched"] == {
         "metadata": ["title"],

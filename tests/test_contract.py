@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import random
 
 import pytest
@@ -257,7 +258,7 @@ def test_empty_query_browses_newest_first_with_filters(store):
     )
     result = run(store, "")
     assert [h["id"] for h in result["hits"]] == ["new", "mid", "old"]
-    assert result["total"] == 3
+    assert result["total"]["value"] == 3
     assert ids(store, "  ", folder="a") == ["new", "old"]
     assert ids(store, "", media_type=MediaType.video) == ["mid"]
 
@@ -272,7 +273,7 @@ def test_pagination_is_complete_and_stable(store):
     paged = []
     for offset in range(0, 30, 7):
         page = run(store, "dog", limit=7, offset=offset)
-        assert page["total"] == 27
+        assert page["total"]["value"] == 27
         paged += [h["id"] for h in page["hits"]]
     assert paged == whole
 
@@ -280,7 +281,7 @@ def test_pagination_is_complete_and_stable(store):
 def test_offset_past_the_end_keeps_the_total(store):
     store.upsert_many([asset("a", title="dog"), asset("b", title="dog")])
     page = run(store, "dog", offset=10, limit=5)
-    assert page["hits"] == [] and page["total"] == 2
+    assert page["hits"] == [] and page["total"]["value"] == 2
 
 
 def test_unicode_accents_and_scripts(store):
@@ -319,15 +320,15 @@ HOSTILE = [
 @pytest.mark.parametrize("text", HOSTILE)
 def test_hostile_input_gets_a_bounded_answer(classic, text):
     result = run(classic, text)
-    assert result["total"] <= 6
-    assert run(classic, "woman running")["total"] == 4  # nothing was damaged
+    assert result["total"]["value"] <= 6
+    assert run(classic, "woman running")["total"]["value"] == 4  # nothing was damaged
 
 
 def test_a_10000_character_query_is_answered_with_a_notice(classic):
     result = run(classic, "woman running " * 714)  # 9,996 characters
-    assert result["total"] == 4
+    assert result["total"]["value"] == 4
     result = run(classic, " ".join(f"word{i}" for i in range(2000))[:10_000])
-    assert result["total"] == 0
+    assert result["total"]["value"] == 0
     assert any("first 16" in n for n in result["notices"])
 
 
@@ -338,7 +339,7 @@ def test_a_query_over_the_limit_is_refused_clearly(classic):
 
 def test_stop_words_only_answers_nothing_with_a_notice(classic):
     result = run(classic, "the of and")
-    assert result["total"] == 0 and result["hits"] == []
+    assert result["total"]["value"] == 0 and result["hits"] == []
     assert "stop words" in result["notices"][0]
 
 
@@ -404,3 +405,183 @@ def test_every_backend_agrees_with_the_reference_ranking(store):
             assert [(h["id"], h["tier"], h["score"]) for h in got] == [
                 (i, t, -s) for s, i, t in expected
             ], (text, folder, kinds)
+
+
+# The cases below stress the embedded store's evaluation shortcuts (tier-by-tier evaluation,
+# text levels of tier 1, capped counting, id-order tie breaks) against the reference ranking.
+
+LIBRARY_WORDS = ["dog", "cat", "beach", "red", "car", "sunset", "woman", "running", "ice cream"]
+
+
+@functools.cache
+def _library(seed: int, size: int, prefix: str = "lib") -> list:
+    """Many overlapping hits: few words, so tiers fill, scores tie and pages go deep."""
+    rng = random.Random(seed)
+    docs = []
+    for i in range(size):
+        pick = lambda k: rng.sample(LIBRARY_WORDS, k)  # noqa: E731
+        folder = rng.choice(["a", "a/b", "a/b-2", "c", "c/d/e"])
+        ext = rng.choice(["jpg", "mp4"])
+        docs.append(
+            asset(
+                f"{prefix}{i:04d}",
+                path=f"{folder}/f{i}.{ext}",
+                title=" ".join(pick(rng.choice([0, 1, 1, 2]))),
+                description=" ".join(pick(rng.randint(0, 2))),
+                keywords=pick(rng.randint(0, 1)),
+                smart_tags=[
+                    tag(w, rng.choice([0.5, 0.7, 0.75, 0.9, 0.9, 1.0]), rng.choice(KINDS))
+                    for w in pick(rng.randint(0, 3))
+                ],
+                manual_tags=pick(rng.choice([0, 0, 0, 1])),
+                promoted_tags=pick(rng.choice([0, 0, 0, 1])),
+                removed_tags=pick(rng.choice([0, 0, 0, 0, 1])),
+                created_at=f"2025-03-01T{i // 60 % 24:02d}:{i % 60:02d}:00Z",
+            )
+        )
+    return docs
+
+
+KINDS = ["object", "action", "custom"]
+
+
+def _reference(corpus, request: SearchRequest, settings) -> tuple[list, int]:
+    """(id, tier, score, fields, tags) of every hit in rank order, per query.ranking.explain."""
+    plan = build_plan(request, settings)
+    found = []
+    for doc in corpus:
+        if plan.folder and not (
+            doc.folder == plan.folder or doc.folder.startswith(plan.folder + "/")
+        ):
+            continue
+        if plan.media_type and doc.media_type.value != plan.media_type:
+            continue
+        if plan.browse:  # newest first, then by id
+            found.append((-doc.created_at.timestamp(), doc.id, None, [], []))
+            continue
+        match = explain(doc, plan, settings.weight_quantum)
+        if match.tier is not None:
+            tags = [(m.tag, m.kind, m.source, m.weight) for m in match.tags]
+            found.append((-match.score, doc.id, match.tier, list(match.fields), tags))
+    found.sort()
+    if plan.browse:
+        return [(i, None, 0.0, [], []) for _, i, *_ in found], len(found)
+    return [(i, t, -s, f, g) for s, i, t, f, g in found], len(found)
+
+
+def _as_reference(hit: dict) -> tuple:
+    tags = [(m["tag"], m["kind"], m["source"], m["weight"]) for m in hit["matched"]["tags"]]
+    return (hit["id"], hit["tier"], hit["score"], hit["matched"]["metadata"], tags)
+
+
+def _assert_like_reference(store, corpus, request: SearchRequest) -> None:
+    expected, count = _reference(corpus, request, store.settings)
+    got = search(store, request, store.settings)
+    page = expected[request.offset : request.offset + (request.limit or 20)]
+    assert [_as_reference(h) for h in got["hits"]] == page, request
+    cap = store.settings.max_exact_total
+    relation = "gte" if count > cap else "eq"
+    assert got["total"] == {"value": min(count, cap), "relation": relation}, request
+
+
+REQUESTS = [
+    SearchRequest("dog", limit=7),
+    SearchRequest("dog", offset=140, limit=50),
+    SearchRequest("red car", limit=30),
+    SearchRequest("red car", offset=35, limit=20),
+    SearchRequest("ice cream sunset", limit=40),
+    SearchRequest("running woman dog", offset=10, limit=25),
+    SearchRequest("cat beach", folder="a", limit=30),
+    SearchRequest("dog", folder="a/b", limit=100),
+    SearchRequest("car", media_type=MediaType.video, limit=15, offset=5),
+    SearchRequest("sunset woman", kinds=(TagKind.action,), limit=30),
+    SearchRequest("cream", kinds=(TagKind.custom, TagKind.object), limit=30),
+    SearchRequest("beach", folder="c", media_type=MediaType.image, limit=10),
+    SearchRequest("", folder="a", limit=12, offset=3),
+    SearchRequest("nothing here", limit=5),
+]
+
+
+@pytest.fixture
+def library(store):
+    corpus = _library(11, 300)
+    store.upsert_many(corpus)
+    return corpus
+
+
+@pytest.mark.parametrize("request_", REQUESTS, ids=lambda r: f"{r.text}|{r.offset}|{r.limit}")
+def test_many_hits_deep_pages_and_filters_agree_with_the_reference(store, library, request_):
+    _assert_like_reference(store, library, request_)
+
+
+def test_paging_through_every_hit_gives_the_reference_order(store, library):
+    expected, count = _reference(library, SearchRequest("dog cat", limit=200), store.settings)
+    paged = []
+    for offset in range(0, count + 9, 9):
+        got = search(store, SearchRequest("dog cat", offset=offset, limit=9), store.settings)
+        paged += [h["id"] for h in got["hits"]]
+    assert paged == [e[0] for e in expected]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"min_object_confidence": 0.72, "min_action_confidence": 0.95},
+        {"min_custom_confidence": 0.4, "promote_boost": 3.5},
+        {"max_exact_total": 25},
+    ],
+)
+def test_settings_applied_at_query_time_agree_with_the_reference(make_store, overrides):
+    store = make_store(**overrides)
+    corpus = _library(5, 150)
+    store.upsert_many(corpus)
+    for request_ in REQUESTS[:8]:
+        _assert_like_reference(store, corpus, request_)
+
+
+def test_totals_are_exact_up_to_the_cap_then_a_lower_bound(make_store):
+    store = make_store(max_exact_total=10)
+    store.upsert_many([asset(f"d{i:02d}", smart_tags=[tag("dog", 0.8)]) for i in range(10)])
+    store.upsert_many([asset(f"c{i:02d}", title="cat", manual_tags=["cat"]) for i in range(11)])
+    assert run(store, "dog")["total"] == {"value": 10, "relation": "eq"}
+    assert run(store, "cat")["total"] == {"value": 10, "relation": "gte"}
+    assert run(store, "dog cat")["total"] == {"value": 10, "relation": "gte"}
+    assert run(store, "")["total"] == {"value": 10, "relation": "gte"}
+    assert run(store, "", folder="lib")["total"]["relation"] == "gte"
+    assert ids(store, "cat", offset=8, limit=2) == ["c08", "c09"]
+
+
+def test_ties_are_broken_by_the_whole_id_beyond_its_first_bytes(store):
+    # equal scores, ids that share their first 20 characters, written out of order
+    names = [f"campaign-2024-summer-{n}" for n in ("b", "a2", "a10", "a", "c", "a1", "b0")]
+    store.upsert_many([asset(n, smart_tags=[tag("dog", 0.8)]) for n in names])
+    store.upsert_many([asset("zz-top", title="dog")])
+    ordered = sorted(names)
+    assert ids(store, "dog") == ["zz-top", *ordered]
+    assert ids(store, "dog", offset=2, limit=3) == ordered[1:4]
+    assert ids(store, "", limit=3) == ["zz-top", *reversed(names)][:3]
+
+
+def test_tier1_ranks_its_text_levels_then_tags_when_it_fills_the_page(store):
+    store.upsert_many(
+        [asset(f"t{i:02d}", title="dog", smart_tags=[tag("dog", 0.7 + i / 100)]) for i in range(30)]
+        + [asset(f"k{i:02d}", keywords=["dog"]) for i in range(30)]
+        + [asset(f"g{i:02d}", smart_tags=[tag("dog", 0.99)]) for i in range(30)]
+    )
+    got = run(store, "dog", limit=5)
+    assert [h["id"] for h in got["hits"]] == ["t29", "t28", "t27", "t26", "t25"]
+    assert got["total"]["value"] == 90
+    page = run(store, "dog", offset=28, limit=4)["hits"]
+    assert [(h["id"], h["tier"]) for h in page] == [("t01", 1), ("t00", 1), ("k00", 1), ("k01", 1)]
+    assert ids(store, "dog", offset=60, limit=2) == ["g00", "g01"]
+
+
+def test_a_filter_that_removes_most_candidates(store):
+    store.upsert_many(
+        [asset(f"a{i:03d}", path=f"big/{i}.jpg", title="dog") for i in range(200)]
+        + [asset(f"s{i}", path=f"small/{i}.mp4", smart_tags=[tag("dog", 0.9)]) for i in range(3)]
+    )
+    got = run(store, "dog", folder="small")
+    assert [h["id"] for h in got["hits"]] == ["s0", "s1", "s2"]
+    assert got["total"] == {"value": 3, "relation": "eq"}
+    assert run(store, "dog", media_type=MediaType.video)["total"]["value"] == 3

@@ -132,7 +132,7 @@ def assert_contract_order(store, settings, library: list[Asset], request: Search
     )
     page = run_plan(store, plan)
     assert [(h.asset.id, h.score) for h in page.hits] == [(i, s) for _, i, s in expected], request
-    assert page.total == len(expected)
+    assert page.total.value == len(expected)
 
 
 WORDS = ["dog", "cat", "car", "red", "beach", "sky", "run", "night", "street", "park"]
@@ -202,12 +202,12 @@ def test_browse_is_newest_first_then_id(store, settings):
     assert [h.asset.id for h in page.hits] == [items[2].id, *sorted(a.id for a in items[:2])]
     assert all(h.score == 0.0 for h in page.hits)
     videos = run_plan(store, build_plan(SearchRequest(media_type=MediaType.video), settings))
-    assert (videos.total, videos.hits[0].asset.path) == (1, "c/x.mp4")
+    assert (videos.total.value, videos.hits[0].asset.path) == (1, "c/x.mp4")
 
 
 def test_stop_words_only_match_nothing(store, settings):
     store.upsert_many(LIBRARY)
-    assert run_plan(store, build_plan(SearchRequest("the and"), settings)).total == 0
+    assert run_plan(store, build_plan(SearchRequest("the and"), settings)).total.value == 0
 
 
 def test_first_use_creates_versioned_index_behind_alias(store, settings):
@@ -272,9 +272,9 @@ def test_duplicates_in_one_batch_keep_the_first_creation_time(store):
 def test_writes_are_searchable_at_once(store, settings):
     plan = build_plan(SearchRequest("dog"), settings)
     store.upsert_many([LIBRARY[0]])
-    assert run_plan(store, plan).total == 1
+    assert run_plan(store, plan).total.value == 1
     store.delete(LIBRARY[0].id)
-    assert run_plan(store, plan).total == 0
+    assert run_plan(store, plan).total.value == 0
 
 
 def test_iter_assets_pages_in_id_order_and_filters_folders(store, monkeypatch):

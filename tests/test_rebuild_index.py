@@ -161,7 +161,7 @@ def assert_writes_present(store) -> None:
         assert MARK in store.get(f"a{i:04d}").manual_tags, i
     assert all(store.get(f"new-{i}") is not None for i in range(NEW_ASSETS))
     page = run_plan(store, build_plan(SearchRequest("zebra", limit=100), store.settings))
-    assert page.total == NEW_ASSETS
+    assert page.total.value == NEW_ASSETS
     assert store.count() == LIBRARY_SIZE + NEW_ASSETS
 
 
@@ -247,7 +247,7 @@ def test_sqlite_rebuild_serves_searches_throughout_and_writes_a_backup(sqlite):
     assert report.documents >= LIBRARY_SIZE
     backup = sqlite3.connect(report.backup)
     try:  # a complete database, written before the rebuild began
-        assert backup.execute("SELECT COUNT(*) FROM postings").fetchone()[0] > 0
+        assert backup.execute("SELECT COUNT(*) FROM doc_terms").fetchone()[0] > 0
         assert backup.execute("SELECT COUNT(*) FROM assets").fetchone()[0] == LIBRARY_SIZE
     finally:
         backup.close()

@@ -293,7 +293,7 @@ def test_reindex_cli_retag_and_rebuild(two_photos):
     report = json.loads(rebuilt.stdout.strip().splitlines()[-1])
     assert report["documents"] == 2 and report["backup"]
     found = runner.invoke(cli, [*data, "search", "astro", "--json"], env=env)
-    assert json.loads(found.stdout)["total"] >= 1
+    assert json.loads(found.stdout)["total"]["value"] >= 1
 
 
 def test_reprocess_over_http_is_a_job(two_photos):

@@ -10,8 +10,10 @@ from catalog import sqlite_schema
 from catalog.audit import AuditEntry
 from catalog.sqlite_store import SqliteStore
 from catalog.store import StoreError
+from query.plan import SearchRequest
+from query.service import search
 from tests.backends import make_settings
-from tests.fixtures import asset
+from tests.fixtures import asset, tag
 
 CURRENT = sqlite_schema.SCHEMA_VERSION
 NEXT = CURRENT + 1
@@ -69,23 +71,56 @@ def test_a_failed_migration_changes_nothing(v1_store, monkeypatch):
         assert "rating" not in columns
 
 
-def test_a_v1_database_migrates_to_v2_with_a_backup(tmp_path, monkeypatch):
+def write_old_database(path, version: int, assets) -> None:
+    """A database as smarttags of schema `version` (1 or 2) left it: its tables, and the
+    asset and document rows those versions wrote (their search tables are dropped by v3)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    for step in sqlite_schema.MIGRATIONS[:version]:
+        step(conn)
+    for rowid, item in enumerate(assets, start=1):
+        conn.execute(
+            "INSERT INTO assets (rowid, id, folder, media_type, status, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (rowid, item.id, item.folder, item.media_type.value, item.status.value,
+             item.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+             item.updated_at.strftime("%Y-%m-%dT%H:%M:%SZ")),
+        )  # fmt: skip
+        conn.execute(
+            "INSERT INTO docs (rowid, doc, tokens, tags) VALUES (?, ?, ?, ?)",
+            (rowid, item.model_dump_json(), "", "[]"),
+        )
+        conn.execute(
+            "INSERT INTO postings (token, asset, meta, curated) VALUES (?, ?, 4, 0)",
+            (item.title.lower(), rowid),
+        )
+    conn.execute(f"PRAGMA user_version = {version}")
+    conn.close()
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_an_older_database_migrates_with_a_backup_and_stays_searchable(tmp_path, version):
     settings = make_settings(tmp_path)
-    with monkeypatch.context() as v1_only:
-        v1_only.setattr(sqlite_schema, "MIGRATIONS", sqlite_schema.MIGRATIONS[:1])
-        v1_only.setattr(sqlite_schema, "SCHEMA_VERSION", 1)
-        old = SqliteStore(settings)
-        old.upsert_many([asset("a", title="dog")])
-        old.close()
+    settings.data_dir.mkdir(parents=True)
+    old = [
+        asset("a", title="dog", smart_tags=[tag("beach", 0.9)]),
+        asset("b", title="cat", manual_tags=["beach"]),
+    ]
+    write_old_database(settings.sqlite_path, version, old)
     store = SqliteStore(settings)
-    assert store.backup_written is not None and ".v1." in store.backup_written.name
-    assert sqlite_schema.current_version(store._conn()) == 2
+    assert store.backup_written is not None and f".v{version}." in store.backup_written.name
+    assert sqlite_schema.current_version(store._conn()) == CURRENT
     assert store.read("a") is not None
+    found = search(store, SearchRequest("beach"), settings)
+    assert [(h["id"], h["tier"]) for h in found["hits"]] == [("b", 2), ("a", 2)]
+    assert [h["id"] for h in search(store, SearchRequest("dog"), settings)["hits"]] == ["a"]
     store.add_audit(
         AuditEntry(asset_id="a", action="add", tag="x", before="none", after="manual", actor="t")
     )
     assert [e.tag for e in store.audit_log("a")] == ["x"]
     store.close()
+    with sqlite3.connect(store.backup_written) as backup:
+        assert backup.execute("PRAGMA user_version").fetchone()[0] == version
+        assert backup.execute("SELECT COUNT(*) FROM postings").fetchone()[0] == 2
 
 
 def test_a_newer_database_is_refused_clearly(v1_store):
