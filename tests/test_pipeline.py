@@ -49,7 +49,8 @@ def settings_for(tmp_path: Path, tiny_model, **overrides):
         tmp_path / "data",
         model=str(config),
         pretrained=str(checkpoint),
-        encode_precision="fp32",
+        inference_runtime="torch",
+        inference_precision="fp32",
         encode_batch_size=8,
         **{**LOW, **overrides},
     )
