@@ -126,7 +126,7 @@ class Settings(BaseSettings):
     inference_min_cosine: float = Field(0.99, gt=0.0, le=1.0)
     # a path within this share of the fastest counts as fast as it; ONNX Runtime wins such a
     # tie, since it starts without torch and takes less memory
-    inference_tie_share: float = Field(0.1, ge=0.0, lt=1.0)
+    inference_tie_share: float = Field(0.25, ge=0.0, lt=1.0)
     inference_threads: int | None = Field(None, ge=1)  # None: one per CPU core
     encode_batch_size: int = Field(32, ge=1)  # frames per encoder call, across assets
     text_batch_size: int = Field(128, ge=1)  # prompts per text-encoder call

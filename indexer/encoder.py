@@ -82,6 +82,14 @@ def load_encoder(settings: Settings, step: Step | None = None) -> Encoder:
         return _ENCODERS[key]
 
 
+def describe_runtime(settings: Settings) -> str:
+    """The loaded model, and which runtime each tower runs on here and why (for `doctor`).
+    The first call on a machine exports the model and measures the runtimes."""
+    encoder = load_encoder(settings)
+    head = f"loaded: {encoder.model_id}, input {encoder.image_size}px"
+    return "\n     ".join([head, *encoder.choice.describe().splitlines()])
+
+
 def clear_encoder_cache() -> None:
     with _LOCK:
         _ENCODERS.clear()

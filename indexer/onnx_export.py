@@ -214,7 +214,7 @@ def _quantize(source: Path, target: Path) -> None:
             quantize_dynamic(
                 source,
                 temporary,
-                weight_type=QuantType.QInt8,  # ONNX Runtime's defaults: the fastest here
+                weight_type=QuantType.QInt8,
             )
     finally:
         quiet.setLevel(level)
