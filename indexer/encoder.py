@@ -51,7 +51,8 @@ class TextEncoder(Protocol):
 
 @dataclass
 class Encoder:
-    """Both towers of one model, each on its chosen path."""
+    """Both towers of one model, each on its chosen path. The text tower is opened on first
+    use: with the vocabularies cached, an indexing run never needs it."""
 
     model_id: str
     image_size: int
@@ -59,8 +60,15 @@ class Encoder:
     logit_scale: float
     logit_bias: float | None
     image: ImageEncoder
-    text: TextEncoder
+    open_text: Callable[[], TextEncoder]
     choice: Choice
+    _text: TextEncoder | None = None
+
+    @property
+    def text(self) -> TextEncoder:
+        if self._text is None:
+            self._text = self.open_text()
+        return self._text
 
     def encode_images(self, batch: np.ndarray) -> np.ndarray:
         return self.image.encode_images(batch)
@@ -116,10 +124,26 @@ def _build(settings: Settings, step: Step) -> Encoder:
     if settings.inference_runtime != TORCH:
         exported = find_export(settings)
         choice = read_choice(exported.directory, machine, settings) if exported else None
+        if exported is not None and choice is None:
+            choice = _forced_onnx_choice(settings, machine, exported)
         if exported is not None and choice is not None:
             step("loading the model")
             return _assemble(settings, exported, choice, None)
     return _prepare(settings, machine, step)
+
+
+def _forced_onnx_choice(
+    settings: Settings, machine: hardware.Hardware, exported: ExportedModel
+) -> Choice | None:
+    """Settings that leave one ONNX path per tower need no measuring, hence no torch."""
+    if settings.inference_device == CUDA:
+        return None
+    images = image_candidates(settings, machine, onnx_ready=True, torch_cuda=False)
+    texts = text_candidates(settings, exported.light_tokenizer)
+    if len(images) != 1 or len(texts) != 1 or ONNX != images[0].runtime:
+        return None
+    image, text = forced(images[0], settings), _single(texts[0], settings, "prompts")
+    return Choice(image, text, machine.summary())
 
 
 def _prepare(settings: Settings, machine: hardware.Hardware, step: Step) -> Encoder:
@@ -137,6 +161,11 @@ def _prepare(settings: Settings, machine: hardware.Hardware, step: Step) -> Enco
     text = _choose_text(text_paths, reference, exported, settings, step)
     choice = Choice(image, text, machine.summary(), tuple(notes))
     write_choice(model_dir(settings, reference.model_id), machine, settings, choice)
+    if TORCH not in (image.path.runtime, text.path.runtime):
+        from indexer.model import clear_model_cache
+
+        clear_model_cache()  # neither tower runs on torch: let its weights go
+        reference = None
     encoder = _assemble(settings, exported, choice, reference)
     gc.collect()  # the measured sessions and models that lost
     return encoder
@@ -242,7 +271,6 @@ def _assemble(
     settings: Settings, exported: ExportedModel | None, choice: Choice, reference: Any
 ) -> Encoder:
     image = _image_part(choice.image.path, settings, exported, reference)
-    text = _text_part(choice.text.path, settings, exported, reference)
     source = exported if exported is not None else reference
     return Encoder(
         model_id=source.model_id,
@@ -251,7 +279,7 @@ def _assemble(
         logit_scale=source.logit_scale,
         logit_bias=source.logit_bias,
         image=image,
-        text=text,
+        open_text=lambda: _text_part(choice.text.path, settings, exported, reference),
         choice=choice,
     )
 
