@@ -21,6 +21,7 @@ from catalog.settings import Settings
 from indexer import hardware
 from indexer.export_cache import ExportedModel, find_export, model_dir
 from indexer.runtime_choice import (
+    CUDA,
     ONNX,
     TORCH,
     Choice,
@@ -140,7 +141,7 @@ def _forced_onnx_choice(
         return None
     images = image_candidates(settings, machine, onnx_ready=True, torch_cuda=False)
     texts = text_candidates(settings, exported.light_tokenizer)
-    if len(images) != 1 or len(texts) != 1 or ONNX != images[0].runtime:
+    if len(images) != 1 or len(texts) != 1 or images[0].runtime != ONNX:
         return None
     image, text = forced(images[0], settings), _single(texts[0], settings, "prompts")
     return Choice(image, text, machine.summary())
