@@ -69,7 +69,7 @@ def index_cmd(
     """
     from indexer.engine import TaggingEngine
     from indexer.ffmpeg_tools import FfmpegNotFound
-    from indexer.model import ModelUnavailable
+    from indexer.model_errors import ModelUnavailable
     from indexer.pipeline import IndexRun
     from indexer.scan import ScanError, scan
 

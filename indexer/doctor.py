@@ -88,7 +88,7 @@ def check_model(settings: Settings) -> Check:
     name = f"model ({settings.model}, {settings.pretrained})"
     try:
         from indexer.encoder import describe_runtime
-        from indexer.model import ModelUnavailable
+        from indexer.model_errors import ModelUnavailable
     except ImportError as exc:
         return Check(
             name,

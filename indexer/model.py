@@ -22,16 +22,13 @@ from open_clip.factory import parse_model_name
 from open_clip.pretrained import download_pretrained
 
 from catalog.settings import Settings
+from indexer.model_errors import ModelUnavailable
 
 _HASH_CHUNK_BYTES = 1 << 20
 _WRAPPED_CONFIG_KEY = "model_cfg"  # the form open_clip writes next to Hub checkpoints
 _REQUIRED_CONFIG_KEYS = ("embed_dim", "vision_cfg", "text_cfg")
 _CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt", ".npz")
 _TAG_PREPROCESS_KEYS = ("mean", "std", "interpolation", "resize_mode")
-
-
-class ModelUnavailable(RuntimeError):
-    """The configured model or its weights cannot be loaded on this machine."""
 
 
 @dataclass(frozen=True)

@@ -310,15 +310,26 @@ class IndexRun:
     def _consume(
         self, inbox: queue.Queue, summary: IndexSummary, total: int, producers: int
     ) -> None:
+        """Encode here; tag and write in a finisher thread, so that the encoder does not wait
+        for that Python work (the runtimes release the GIL while they compute)."""
+        finisher = _Finisher(self, summary, total)
+        finisher.start()
+        try:
+            self._encode_all(inbox, finisher, total, producers)
+        finally:
+            finisher.close()
+
+    def _encode_all(
+        self, inbox: queue.Queue, finisher: _Finisher, total: int, producers: int
+    ) -> None:
         batch = _FrameBatch()
         assets: dict[int, _InFlight] = {}
         running = producers
-        done = 0
         while running:
             try:  # with frames waiting, encode rather than wait for more
                 message = inbox.get(block=not batch.frames)
             except queue.Empty:
-                done = self._encode(batch, assets, summary, done, total)
+                self._encode(batch, assets, finisher)
                 continue
             if message is _DONE:
                 running -= 1
@@ -327,23 +338,17 @@ class IndexRun:
             if isinstance(message, _Chunk):
                 state.waiting += len(message.frames)
                 batch.add(id(message.task), message.frames)
-                self.progress(done, total, message.task.rel)
+                self.progress(finisher.done, total, message.task.rel)
                 if len(batch.frames) >= self.settings.encode_batch_size:
-                    done = self._encode(batch, assets, summary, done, total)
+                    self._encode(batch, assets, finisher)
                 continue
             state.last = message
-            done = self._finish_ready(assets, summary, done, total)
-        done = self._encode(batch, assets, summary, done, total)
-        self._flush_writes()
+            _hand_over_ready(assets, finisher)
+        self._encode(batch, assets, finisher)
 
     def _encode(
-        self,
-        batch: _FrameBatch,
-        assets: dict[int, _InFlight],
-        summary: IndexSummary,
-        done: int,
-        total: int,
-    ) -> int:
+        self, batch: _FrameBatch, assets: dict[int, _InFlight], finisher: _Finisher
+    ) -> None:
         if batch.frames:
             embeddings = self.engine.encode([frame.rgb for _, frame in batch.frames])
             for (key, frame), vector in zip(batch.frames, embeddings, strict=True):
@@ -352,24 +357,17 @@ class IndexRun:
                 state.stamps.append(frame.timestamp_s)
                 state.waiting -= 1
             batch.frames.clear()
-        return self._finish_ready(assets, summary, done, total)
+        _hand_over_ready(assets, finisher)
 
-    def _finish_ready(
-        self, assets: dict[int, _InFlight], summary: IndexSummary, done: int, total: int
-    ) -> int:
-        for key in [k for k, state in assets.items() if state.ready]:
-            state = assets.pop(key)
-            embeddings = [np.stack(state.embeddings)] if state.embeddings else []
-            outcome = self._finish(state.last, embeddings, state.stamps)
-            summary.add(outcome)
-            done += 1
-            self.progress(done, total, state.last.task.rel)
-        if self._writes and (
+    def finish_one(self, state: _InFlight) -> Outcome:
+        embeddings = [np.stack(state.embeddings)] if state.embeddings else []
+        return self._finish(state.last, embeddings, state.stamps)
+
+    def writes_due(self) -> bool:
+        return bool(self._writes) and (
             len(self._writes) >= self.settings.write_batch_assets
             or time.monotonic() - self._writes_since >= self.settings.write_batch_s
-        ):
-            self._flush_writes()
-        return done
+        )
 
     def _finish(self, message: Any, embeddings: list[np.ndarray], stamps: list[float]) -> Outcome:
         task = message.task
@@ -471,6 +469,60 @@ class IndexRun:
                 **update,
             }
         )
+
+
+def _hand_over_ready(assets: dict[int, _InFlight], finisher: _Finisher) -> None:
+    for key in [k for k, state in assets.items() if state.ready]:
+        finisher.put(assets.pop(key))
+
+
+class _Finisher(threading.Thread):
+    """Tags encoded assets and writes them in batches, beside the encoding thread."""
+
+    _CLOSE = object()
+
+    def __init__(self, run: IndexRun, summary: IndexSummary, total: int) -> None:
+        super().__init__(daemon=True)
+        self.pipeline = run
+        self.summary = summary
+        self.total = total
+        self.done = 0
+        self._queue: queue.Queue = queue.Queue(maxsize=run.settings.write_batch_assets * 2)
+        self._error: BaseException | None = None
+
+    def put(self, state: _InFlight) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(state)
+
+    def close(self) -> None:
+        """Finish what was handed over, write it, and raise what went wrong, if anything."""
+        self._queue.put(self._CLOSE)
+        self.join()
+        if self._error is not None:
+            raise self._error
+
+    def run(self) -> None:
+        run = self.pipeline
+        try:
+            while True:
+                try:
+                    state = self._queue.get(timeout=run.settings.write_batch_s)
+                except queue.Empty:
+                    state = None
+                if state is self._CLOSE:
+                    break
+                if state is not None:
+                    self.summary.add(run.finish_one(state))
+                    self.done += 1
+                    run.progress(self.done, self.total, state.last.task.rel)
+                if run.writes_due():
+                    run._flush_writes()
+            run._flush_writes()
+        except BaseException as error:  # handed to the encoding thread at its next put/close
+            self._error = error
+            while self._queue.get() is not self._CLOSE:  # let the encoding thread finish
+                pass
 
 
 def with_custom_tags(
