@@ -137,8 +137,10 @@ def make_rotated_mp4(root: Path) -> Path:
     out = root / "rotated.mp4"
     try:  # -display_rotation is counter-clockwise, like the display matrix itself
         ffmpeg("-display_rotation", "-90", "-i", plain, "-c", "copy", out)
-    except RuntimeError:  # ffmpeg before 6.1: the legacy clockwise tag
-        ffmpeg("-i", plain, "-c", "copy", "-metadata:s:v:0", "rotate=90", out)
+    except RuntimeError:  # ffmpeg before 6.1: the legacy tag, written into the display
+        # matrix as-is, so counter-clockwise too (checked with Debian's 5.1: rotate=270 gives
+        # ffprobe's rotation=-90, the same file as -display_rotation -90)
+        ffmpeg("-i", plain, "-c", "copy", "-metadata:s:v:0", "rotate=270", out)
     return out
 
 
