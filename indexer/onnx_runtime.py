@@ -27,6 +27,9 @@ def open_session(path: Path, threads: int | None, device: str = "cpu"):
     options.intra_op_num_threads = threads or os.cpu_count() or 1
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Idle runtime threads sleep instead of spinning: the decoding threads need those cores
+    # between two batches.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     providers = [CUDA_PROVIDER, CPU_PROVIDER] if device == "cuda" else [CPU_PROVIDER]
     return ort.InferenceSession(str(path), options, providers=providers)
 
