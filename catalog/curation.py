@@ -8,6 +8,7 @@ the moment of writing, so a moderation that lands during a run is never lost.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ from catalog.audit import AuditEntry, ModerationAction, TagState
 from catalog.store import AssetStore, StoreError
 
 OVERLAY_FIELDS = ("manual_tags", "promoted_tags", "removed_tags")
+SUGGESTIONS = 3  # near tag names offered when a moderation names a tag the asset lacks
 USER_METADATA = ("title", "description", "keywords")
 _LISTS = {
     TagState.removed: "removed_tags",
@@ -141,22 +143,36 @@ class Moderation:
     entry: AuditEntry | None  # None: the tag was already in that state; nothing written
 
 
+def carried_tags(asset: Asset) -> set[str]:
+    """Every tag name the asset carries: machine tags at any confidence and curated names."""
+    return {t.tag for t in asset.smart_tags}.union(*(getattr(asset, f) for f in _LISTS.values()))
+
+
+def _require_carried(asset: Asset, action: ModerationAction, tag: str) -> None:
+    """Only `add` may bring a new name: a typo elsewhere is refused with the near names."""
+    carried = carried_tags(asset)
+    if tag in carried:
+        return
+    near = difflib.get_close_matches(tag, sorted(carried), n=SUGGESTIONS, cutoff=0.5)
+    hint = f"; did you mean {', '.join(repr(n) for n in near)}?" if near else ""
+    raise ModerationRefused(
+        f"asset {asset.id} has no tag {tag!r} to {action}{hint} (tag add introduces a new name)"
+    )
+
+
 def _target_state(asset: Asset, action: ModerationAction, tag: str) -> TagState:
-    if action is ModerationAction.remove:
-        return TagState.removed
     if action is ModerationAction.add:
         # adding a promoted tag keeps it promoted: promotion is the stronger statement
         return TagState.promoted if tag_state(asset, tag) is TagState.promoted else TagState.manual
-    if action is ModerationAction.restore:
-        return TagState.none
-    if action is ModerationAction.promote:
-        known = {t.tag for t in asset.smart_tags} | set(asset.manual_tags)
-        if tag not in known | set(asset.promoted_tags):
-            raise ModerationRefused(
-                f"asset {asset.id} has no tag {tag!r} to promote; add it first (tag add)"
-            )
-        return TagState.promoted
-    raise ModerationRefused(f"{action} is not a direct tag operation")
+    targets = {
+        ModerationAction.remove: TagState.removed,
+        ModerationAction.restore: TagState.none,
+        ModerationAction.promote: TagState.promoted,
+    }
+    if action not in targets:
+        raise ModerationRefused(f"{action} is not a direct tag operation")
+    _require_carried(asset, action, tag)
+    return targets[action]
 
 
 def moderate(

@@ -33,6 +33,11 @@ class IndexedTag(NamedTuple):
     tokens: tuple[str, ...]
 
 
+def terms_field(field: str) -> str:
+    """The OpenSearch field holding a metadata field's analyzed tokens (mappings/assets.json)."""
+    return f"{field}_terms"
+
+
 def quantize(value: float, quantum: int) -> float:
     """Scores are sums of multiples of 1/quantum, exact in float32 and float64 alike."""
     return round(value * quantum) / quantum

@@ -10,16 +10,15 @@ The audit log and the folder settings live in plain indices beside it, `<alias>-
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import struct
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -27,13 +26,14 @@ from opensearchpy import OpenSearch
 from opensearchpy.exceptions import ConnectionError as NetworkError
 from opensearchpy.exceptions import ConnectionTimeout, SSLError, TransportError
 
-from catalog.asset import Asset, utc_now
+from catalog.asset import Asset, TagKind, utc_now
 from catalog.audit import AuditEntry
-from catalog.effective import indexed_tags, meta_tokens
+from catalog.effective import IndexedTag, TagSource, indexed_tags, meta_tokens, terms_field
 from catalog.folders import FolderSetting
 from catalog.settings import Settings
 from catalog.store import (
     BackendUnavailable,
+    DslSearch,
     RankedHit,
     RankedPage,
     RebuildProgress,
@@ -42,11 +42,9 @@ from catalog.store import (
     StoreStats,
     Versioned,
 )
-from query.dsl import compile_plan, terms_field
-from query.plan import QueryPlan
+from mappings import load_json
 
-MAPPINGS_DIR = Path(__file__).resolve().parents[1] / "mappings"
-MAPPING_FILE = MAPPINGS_DIR / "assets.json"
+ASSETS_MAPPING = "assets.json"
 AUDIT = "audit"  # the suffix of a side index and the stem of its mapping file
 FOLDERS = "folders"
 HTTP_CONFLICT = 409
@@ -80,11 +78,12 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def load_mapping(file: Path = MAPPING_FILE) -> dict[str, Any]:
+def load_mapping(name: str = ASSETS_MAPPING) -> dict[str, Any]:
+    """A mapping shipped in the `mappings` package (package data, so any install has it)."""
     try:
-        return json.loads(file.read_text())
-    except OSError as exc:
-        raise StoreError(f"cannot read the index mapping {file}: {exc.strerror}") from None
+        return load_json(name)
+    except (OSError, ValueError) as exc:
+        raise StoreError(f"cannot read the index mapping {name}: {exc}") from None
 
 
 def make_client(settings: Settings, **kwargs: Any) -> OpenSearch:
@@ -101,8 +100,21 @@ def make_client(settings: Settings, **kwargs: Any) -> OpenSearch:
     return OpenSearch(**options)
 
 
+def dashboard_fields(tags: list[IndexedTag]) -> dict[str, Any]:
+    """Flat copies of the nested tags for OpenSearch Dashboards, whose standard
+    visualizations cannot aggregate nested fields (mappings/dashboards.ndjson). Every stored
+    tag counts, at any confidence: thresholds apply at query time. No search reads these."""
+    kinds = Counter(t.kind for t in tags)
+    return {
+        "tag_kinds": sorted(kinds),
+        "tag_counts": {kind.value: kinds[kind.value] for kind in TagKind},
+        "tag_confidences": [t.confidence for t in tags if t.source is TagSource.machine],
+    }
+
+
 def index_document(asset: Asset, quantum: int) -> dict[str, Any]:
-    """The indexed form of an asset: query fields (see query/dsl.py) plus the asset as `doc`."""
+    """The indexed form of an asset: query fields (see query/dsl.py), fields for the
+    dashboard, and the asset itself as `doc`."""
     tags = indexed_tags(asset, quantum)
     return {
         "id": asset.id,
@@ -110,6 +122,7 @@ def index_document(asset: Asset, quantum: int) -> dict[str, Any]:
         "folder": asset.folder,
         "media_type": asset.media_type.value,
         "status": asset.status.value,
+        "status_reason": asset.status_reason,
         "created_at": _iso(asset.created_at),
         "updated_at": _iso(asset.updated_at),
         **{terms_field(f): tokens for f, tokens in meta_tokens(asset).items()},
@@ -125,6 +138,7 @@ def index_document(asset: Asset, quantum: int) -> dict[str, Any]:
             }
             for t in tags
         ],
+        **dashboard_fields(tags),
         "doc": asset.to_json_dict(),
     }
 
@@ -168,7 +182,7 @@ def _asset(hit: dict[str, Any]) -> Asset:
     return Asset.model_validate(hit["_source"]["doc"])
 
 
-def _condition(expected: str | None) -> dict[str, Any]:
+def condition(expected: str | None) -> dict[str, Any]:
     """The request parameters of a write that must find version `expected` (None: none)."""
     if expected is None:
         return {"op_type": "create"}
@@ -206,10 +220,10 @@ def _recopy(hit: Hit, held: Hit | None, own_last: int) -> dict[str, Any] | None:
     rebuild's own (`own_last`): the index has one shard (mappings/assets.json), so its sequence
     numbers order all of its writes."""
     if held is None:
-        return _condition(None)
+        return condition(None)
     if held["_seq_no"] > own_last or held["_source"]["doc"] == hit["_source"]["doc"]:
         return None
-    return _condition(f"{held['_seq_no']}:{held['_primary_term']}")
+    return condition(f"{held['_seq_no']}:{held['_primary_term']}")
 
 
 def _changed_since(since: datetime) -> dict[str, Any]:
@@ -229,6 +243,7 @@ def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
 
 class OpenSearchStore:
     name = "opensearch"
+    dialect = "dsl"
 
     def __init__(
         self,
@@ -271,6 +286,10 @@ class OpenSearchStore:
                     raise self._overloaded(exc.status_code, retries) from None
             self._backoff(attempt)
             attempt += 1
+
+    def call(self, request: Callable[..., T], /, **kwargs: Any) -> T:
+        """A request with the store's retries and errors, for the side stores (jobs, keys)."""
+        return self._call(request, **kwargs)
 
     def _backoff(self, attempt: int) -> None:
         self._sleep(min(self.settings.opensearch_backoff_s * 2**attempt, MAX_BACKOFF_S))
@@ -320,10 +339,10 @@ class OpenSearchStore:
 
     def create_index(self, version: int, exist_ok: bool = False) -> str:
         name = self.index_name(version)
-        self._create(name, MAPPING_FILE, exist_ok)
+        self._create(name, ASSETS_MAPPING, exist_ok)
         return name
 
-    def _create(self, name: str, mapping: Path, exist_ok: bool) -> None:
+    def _create(self, name: str, mapping: str, exist_ok: bool) -> None:
         body = load_mapping(mapping)
         body["settings"]["index"]["max_result_window"] = self.settings.max_result_window
         # exist_ok: another process may create the index at the same moment.
@@ -360,16 +379,31 @@ class OpenSearchStore:
                         "SMARTTAGS_OPENSEARCH_INDEX, or reindex it into a versioned index"
                     )
                 self.swap_alias(self.create_index(1, exist_ok=True))
+            else:
+                self._add_new_fields()
             self._ready = True
 
-    def _side_index(self, kind: str) -> str:
+    def _add_new_fields(self) -> None:
+        """Give indices made from an older mappings/assets.json the fields added since, in
+        place (new fields need no new index). Documents gain their values when next written,
+        or all at once with `smarttags reindex --rebuild-index`."""
+        shipped = load_mapping()["mappings"]
+        found = self._call(self.client.indices.get_mapping, index=self.alias)
+        for index, held in found.items():
+            present = held.get("mappings", {}).get("properties", {})
+            missing = {k: v for k, v in shipped["properties"].items() if k not in present}
+            if missing:
+                body = {"_meta": shipped["_meta"], "properties": missing}
+                self._call(self.client.indices.put_mapping, index=index, body=body)
+
+    def side_index(self, kind: str) -> str:
         """`<alias>-<kind>`, created from mappings/<kind>.json on first use."""
         name = f"{self.alias}-{kind}"
         if name in self._side_ready:
             return name
         with self._lock:
             if name not in self._side_ready:
-                self._create(name, MAPPINGS_DIR / f"{kind}.json", exist_ok=True)
+                self._create(name, f"{kind}.json", exist_ok=True)
                 self._side_ready.add(name)
         return name
 
@@ -480,7 +514,7 @@ class OpenSearchStore:
 
     def replace(self, asset: Asset, expected: str | None) -> bool:
         self._ensure_index()
-        condition = _condition(expected)
+        written_if = condition(expected)
         # a document that was read names its creation time: no lookup needed to keep it
         known = "created_at" in asset.model_fields_set
         asset = keep_times(asset, None if known else self._created_at([asset.id]).get(asset.id))
@@ -492,7 +526,7 @@ class OpenSearchStore:
                 id=asset.id,
                 body=document,
                 refresh=True,
-                **condition,
+                **written_if,
             )
         except VersionConflict:
             return False
@@ -500,11 +534,11 @@ class OpenSearchStore:
 
     # folder settings and the audit log, in plain indices beside the alias
     def folder_settings(self) -> list[FolderSetting]:
-        pages = self._scan(self._side_index(FOLDERS), {"match_all": {}}, sort="folder")
+        pages = self._scan(self.side_index(FOLDERS), {"match_all": {}}, sort="folder")
         return [FolderSetting.model_validate(hit["_source"]) for hits in pages for hit in hits]
 
     def save_folder_setting(self, setting: FolderSetting) -> None:
-        index = self._side_index(FOLDERS)
+        index = self.side_index(FOLDERS)
         # '' (the library root) is no valid document id, and paths would need escaping
         doc_id = hashlib.sha1(setting.folder.encode()).hexdigest()
         if setting.is_default:
@@ -516,7 +550,7 @@ class OpenSearchStore:
     def add_audit(self, entry: AuditEntry) -> None:
         # `at` has second precision: the write time orders the entries of one second
         body = {**entry.model_dump(mode="json"), "logged_us": time.time_ns() // 1000}
-        index = self._side_index(AUDIT)
+        index = self.side_index(AUDIT)
         self._call(self.client.index, index=index, id=entry.id, body=body, refresh=True)
 
     def audit_log(self, asset_id: str | None = None, limit: int = 100) -> list[AuditEntry]:
@@ -526,7 +560,7 @@ class OpenSearchStore:
             "sort": [{"at": "desc"}, {"logged_us": "desc"}, {"id": "desc"}],
             "size": min(limit, self.settings.max_result_window),
         }
-        response = self._call(self.client.search, index=self._side_index(AUDIT), body=body)
+        response = self._call(self.client.search, index=self.side_index(AUDIT), body=body)
         entries = []
         for hit in response["hits"]["hits"]:
             fields = {k: v for k, v in hit["_source"].items() if k != "logged_us"}
@@ -628,17 +662,14 @@ class OpenSearchStore:
         doc = found["docs"][0]
         return _asset(doc) if doc.get("found") else None
 
-    def search(self, plan: QueryPlan) -> RankedPage:
-        body = compile_plan(plan)
-        if body is None:
-            return RankedPage(total=0)
+    def execute_search(self, compiled: DslSearch) -> RankedPage:  # type: ignore[override]
         self._ensure_index()
         response = self._call(
-            self.client.search, index=self.alias, body=body, _source_includes=["doc"]
+            self.client.search, index=self.alias, body=compiled.body, _source_includes=["doc"]
         )
         hits = response["hits"]
         ranked = [
-            RankedHit(_asset(h), 0.0 if plan.browse else _float32(h["_score"]))
+            RankedHit(_asset(h), _float32(h["_score"]) if compiled.scored else 0.0)
             for h in hits["hits"]
         ]
         return RankedPage(hits["total"]["value"], ranked)

@@ -12,6 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+from croniter import croniter
 from platformdirs import user_data_dir
 from pydantic import Field, field_validator
 from pydantic_settings import (
@@ -161,13 +162,34 @@ class Settings(BaseSettings):
     schedule_enabled: bool = True  # `serve` runs training and tagging on the cron schedules
     training_cron: str = "30 0 * * 6"  # weekly, Saturday 00:30 (server local time)
     tagging_cron: str = "0 0 * * *"  # daily at midnight
-    schedule_max_sleep_s: float = Field(60.0, gt=0)  # the scheduler looks at the clock this often
+
+    # jobs, the queue and workers (catalog/jobs.py, catalog/queue.py)
+    redis_url: str | None = None  # the shared queue for several machines; None: SQLite queue
+    queue_name: str = "smarttags"  # the Huey queue's name (its Redis keys, its SQLite tables)
+    queue_file: str = "queue.db"  # the embedded queue, under the data dir
+    jobs_file: str = "jobs.db"  # job records and worker heartbeats (SQLite backend)
+    worker_concurrency: int = Field(1, ge=1)  # jobs one worker process runs at once
+    queue_poll_initial_s: float = Field(0.1, gt=0)  # an idle SQLite queue is polled this often,
+    queue_poll_backoff: float = Field(1.15, ge=1.0)  # backing off by this factor
+    queue_poll_max_s: float = Field(1.0, gt=0)  # up to this: the worst pick-up latency
+    job_heartbeat_s: float = Field(1.0, gt=0)  # a running job's progress and heartbeat writes
+    job_stale_after_s: float = Field(30.0, gt=0)  # no heartbeat this long: its worker is gone
+    job_max_attempts: int = Field(2, ge=1)  # a job whose worker died is retried up to this
+    job_retention_h: float = Field(168.0, gt=0)  # finished job records are deleted after this
+    job_list_limit: int = Field(50, ge=1)  # `GET /jobs` and `smarttags jobs` default
+    worker_heartbeat_s: float = Field(5.0, gt=0)  # a worker's own heartbeat (for /healthz)
+    maintenance_interval_s: float = Field(10.0, gt=0)  # stale jobs are looked for this often
+    worker_stop_timeout_s: float = Field(600.0, gt=0)  # `serve --with-worker` waits for jobs
+
+    # metrics and health checks (`GET /metrics`, query/metrics.py; smarttags/healthcheck.py)
+    metrics_rate_window_s: float = Field(300.0, gt=0)  # the indexing rate covers this past
+    metrics_rate_max_jobs: int = Field(200, ge=1)  # newest indexing jobs read, per kind
+    healthcheck_timeout_s: float = Field(4.0, gt=0)  # the container check's wait for /healthz
 
     # API
     api_keys: dict[str, str] = Field(default_factory=dict)  # name -> key; empty: no auth
     api_host: str = "127.0.0.1"
     api_port: int = 8000
-    job_shutdown_timeout_s: float = 600.0  # how long shutdown waits for a running job
 
     @classmethod
     def settings_customise_sources(
@@ -184,7 +206,14 @@ class Settings(BaseSettings):
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml))
         return tuple(sources)
 
-    @field_validator("opensearch_url")
+    @field_validator("training_cron", "tagging_cron")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        if not croniter.is_valid(value):
+            raise ValueError(f"{value!r} is not a valid cron expression (e.g. '30 0 * * 6')")
+        return value
+
+    @field_validator("opensearch_url", "redis_url")
     @classmethod
     def _blank_url_is_none(cls, value: str | None) -> str | None:
         return value or None

@@ -23,12 +23,11 @@ from catalog.store import (
     RankedPage,
     RebuildProgress,
     RebuildReport,
+    SqlSearch,
     StoreError,
     StoreStats,
     Versioned,
 )
-from query.plan import QueryPlan
-from query.sql import compile_plan
 
 WRITE_BATCH = 500
 _KINDS = [kind.value for kind in TagKind]
@@ -160,6 +159,7 @@ class _PendingWrites:
 
 class SqliteStore:
     name = "sqlite"
+    dialect = "sql"
 
     def __init__(self, settings: Settings, path: Path | None = None) -> None:
         self.settings = settings
@@ -463,19 +463,16 @@ class SqliteStore:
         rows = conn.execute(f"SELECT rowid, doc FROM docs WHERE rowid IN ({marks})", rowids)
         return {r: Asset.model_validate_json(doc) for r, doc in rows}
 
-    def search(self, plan: QueryPlan) -> RankedPage:
+    def execute_search(self, compiled: SqlSearch) -> RankedPage:  # type: ignore[override]
         conn = self._conn()
         # one read transaction: the page, its total and its documents come from one snapshot
         conn.execute("BEGIN")
         try:
-            return self._search(conn, plan)
+            return self._search(conn, compiled)
         finally:
             conn.execute("COMMIT")
 
-    def _search(self, conn: sqlite3.Connection, plan: QueryPlan) -> RankedPage:
-        query = compile_plan(plan)
-        if query is None:
-            return RankedPage(total=0)
+    def _search(self, conn: sqlite3.Connection, query: SqlSearch) -> RankedPage:
         rows = conn.execute(query.sql, query.params).fetchall()
         if rows and query.total_in_rows:
             total = rows[0][2]

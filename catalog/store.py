@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Literal, Protocol
 
 from catalog.asset import Asset
 from catalog.audit import AuditEntry
 from catalog.folders import FolderSetting
-from query.plan import QueryPlan
 
 
 class StoreError(RuntimeError):
@@ -30,6 +29,30 @@ class RankedHit:
 class RankedPage:
     total: int
     hits: list[RankedHit] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SqlSearch:
+    """A search compiled for the embedded store (query/sql.py): the page query returns
+    (asset rowid, score) rows, plus the total as a third column when `total_in_rows`;
+    `count_sql` (same parameters) counts every hit, for pages that come back empty."""
+
+    sql: str
+    params: dict[str, Any]
+    count_sql: str
+    total_in_rows: bool = False
+
+
+@dataclass(frozen=True)
+class DslSearch:
+    """A search compiled to an OpenSearch request body (query/dsl.py)."""
+
+    body: dict[str, Any]
+    scored: bool = True  # False when browsing: every hit scores 0
+
+
+CompiledSearch = SqlSearch | DslSearch
+Dialect = Literal["sql", "dsl"]
 
 
 @dataclass(frozen=True)
@@ -67,6 +90,7 @@ RebuildProgress = Callable[[int, int], None]
 
 class AssetStore(Protocol):
     name: str
+    dialect: Dialect  # the compiled form `execute_search` takes
 
     def upsert_many(self, assets: Iterable[Asset]) -> int: ...
 
@@ -74,7 +98,9 @@ class AssetStore(Protocol):
 
     def delete(self, asset_id: str) -> bool: ...
 
-    def search(self, plan: QueryPlan) -> RankedPage: ...
+    def execute_search(self, compiled: CompiledSearch) -> RankedPage:
+        """Run a search the query layer compiled; the store ranks nothing of its own."""
+        ...
 
     def iter_assets(self, folder: str = "") -> Iterator[Asset]: ...
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from catalog.settings import BackendName, Settings
 from catalog.store import AssetStore, BackendUnavailable
 
@@ -20,3 +22,23 @@ def open_store(settings: Settings, backend: BackendName | None = None) -> AssetS
     from catalog.sqlite_store import SqliteStore
 
     return SqliteStore(settings)
+
+
+class LazyStore:
+    """Opens the store on first use, so a process starts (and answers 503) while the backend
+    is down, and every thread of the process shares one store."""
+
+    def __init__(self, settings: Settings, store: AssetStore | None = None) -> None:
+        self.settings = settings
+        self._store = store
+        self._lock = threading.Lock()
+
+    def get(self) -> AssetStore:
+        with self._lock:
+            if self._store is None:
+                self._store = open_store(self.settings)
+            return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()

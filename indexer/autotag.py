@@ -19,11 +19,7 @@ from catalog.asset import Asset, normalize_folder, utc_now
 from catalog.curation import WriteConflict, update_asset
 from catalog.settings import Settings
 from catalog.store import AssetStore
-from indexer.custom_features import FeatureError, FeatureSource
-from indexer.custom_scope import assets_in_scope
-from indexer.custom_tags import CustomTagger, apply_custom_tags
-from indexer.engine import TaggingEngine
-from indexer.training_runs import (
+from catalog.training_runs import (
     Clock,
     Progress,
     RunRecord,
@@ -33,6 +29,10 @@ from indexer.training_runs import (
     recorded,
     write_json_atomic,
 )
+from indexer.custom_features import FeatureError, FeatureSource
+from indexer.custom_scope import assets_in_scope
+from indexer.custom_tags import CustomTagger, apply_custom_tags
+from indexer.engine import TaggingEngine
 
 
 class NoTrainedModel(RuntimeError):

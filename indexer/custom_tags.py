@@ -1,6 +1,6 @@
 """Custom (trained) tags of one asset, from its frame embeddings and the latest training run.
 
-Pure numpy: the classifiers come from disk (indexer/training_runs.py), the embeddings from the
+Pure numpy: the classifiers come from disk (indexer/classifiers.py), the embeddings from the
 model or the embedding cache.
 
 - An asset's feature is one unit vector: an image's frame embedding; for a video, the mean of
@@ -23,8 +23,9 @@ import numpy as np
 
 from catalog.asset import Asset, MediaType, SmartTag, TagKind
 from catalog.settings import Settings
+from catalog.training_runs import latest_run
+from indexer.classifiers import Classifiers, load_classifiers
 from indexer.tagger import frame_spans, merged_segments
-from indexer.training_runs import Classifiers, latest_run, load_classifiers
 
 log = logging.getLogger("smarttags.custom_tags")
 

@@ -22,13 +22,7 @@ import numpy as np
 from catalog.asset import Asset, normalize_folder, normalize_tag, utc_now
 from catalog.settings import Settings
 from catalog.store import AssetStore
-from indexer.custom_features import FeatureError, FeatureSource
-from indexer.custom_model import Evaluation, LinearModel, can_fit, coherence, cross_validate, fit
-from indexer.custom_scope import assets_in_scope, labelled_tags
-from indexer.custom_tags import asset_feature
-from indexer.engine import TaggingEngine
-from indexer.training_runs import (
-    Classifiers,
+from catalog.training_runs import (
     Clock,
     Progress,
     TagReport,
@@ -37,9 +31,14 @@ from indexer.training_runs import (
     claim_run,
     quiet,
     recorded,
-    save_classifiers,
     save_record,
 )
+from indexer.classifiers import Classifiers, save_classifiers
+from indexer.custom_features import FeatureError, FeatureSource
+from indexer.custom_model import Evaluation, LinearModel, can_fit, coherence, cross_validate, fit
+from indexer.custom_scope import assets_in_scope, labelled_tags
+from indexer.custom_tags import asset_feature
+from indexer.engine import TaggingEngine
 
 
 def train(
@@ -51,7 +50,7 @@ def train(
     progress: Progress | None = None,
     now: Clock = utc_now,
 ) -> TrainingRecord:
-    """Train, store the run (see indexer/training_runs.py) and return its record."""
+    """Train, store the run (see catalog/training_runs.py) and return its record."""
     run_id, _ = claim_run(settings)
     record = TrainingRecord(
         run=run_id,

@@ -1,52 +1,34 @@
-"""The HTTP API (FastAPI): Omnisearch, assets, health. Starts without torch or ffmpeg."""
+"""The HTTP API (FastAPI): routers per resource, errors as clear 4xx/503, never a trace.
+
+Light by design: it reads and moderates through the store and enqueues work for the workers
+(catalog/queue.py); it never imports torch, open_clip or ffmpeg.
+"""
+
+from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 
-from catalog.asset import MediaType, TagKind
+from catalog.queue import JobQueue
 from catalog.settings import Settings, get_settings
 from catalog.store import AssetStore, BackendUnavailable, StoreError
-from catalog.stores import open_store
-from indexer.jobs import JobRunner
-from query.plan import InvalidQuery, SearchRequest
+from catalog.stores import LazyStore
+from query.metrics import install_metrics
+from query.plan import InvalidQuery
+from query.routes_assets import router as assets_router
 from query.routes_curation import router as curation_router
-from query.routes_media import router as media_router
+from query.routes_health import router as health_router
+from query.routes_jobs import router as jobs_router
+from query.routes_search import router as search_router
 from query.routes_training import router as training_router
-from query.service import search, tag_listing
 
 log = logging.getLogger("smarttags.api")
-
-
-class StoreHolder:
-    """Opens the store on first use, so the API starts (and says 503) while a backend is down."""
-
-    def __init__(self, settings: Settings, store: AssetStore | None = None) -> None:
-        self.settings = settings
-        self._store = store
-        self._lock = threading.Lock()
-
-    def get(self) -> AssetStore:
-        with self._lock:
-            if self._store is None:
-                self._store = open_store(self.settings)
-            return self._store
-
-    def close(self) -> None:
-        if self._store is not None:
-            self._store.close()
-
-
-def get_store(request: Request) -> AssetStore:
-    return request.app.state.stores.get()
-
-
-StoreDep = Annotated[AssetStore, Depends(get_store)]
+VERSION = "0.2.0"
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -69,81 +51,42 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 
 def create_app(
-    settings: Settings | None = None, store: AssetStore | None = None, schedule: bool = False
+    settings: Settings | None = None,
+    store: AssetStore | None = None,
+    queue: JobQueue | None = None,
 ) -> FastAPI:
-    """The API; `schedule` also runs training and custom tagging on their cron schedules."""
+    """The API over `store` (default: the one the settings name, opened on first use)."""
     settings = settings or get_settings()
-    holder = StoreHolder(settings, store)
+    stores = LazyStore(settings, store)
+    jobs = queue or JobQueue(settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        scheduler = None
-        if schedule:
-            from indexer.scheduler import Scheduler
-
-            scheduler = Scheduler(settings, app.state.jobs, holder.get)
-            scheduler.start()
-            for name, due in scheduler.next_runs().items():
-                log.warning("scheduled %s: next run %s", name, due.isoformat(" ", "minutes"))
-        app.state.scheduler = scheduler
         yield
-        if scheduler is not None:
-            scheduler.stop(settings.job_shutdown_timeout_s)
-        app.state.jobs.close(settings.job_shutdown_timeout_s)
-        holder.close()
+        jobs.close()
+        stores.close()
 
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI and ReDoc from the app itself (fastapi-offline) and
+    # ask no online validator: the docs work where the API has no internet access
+    app = FastAPIOffline(
         lifespan=lifespan,
         title="smarttags",
         summary="Smart tags and Omnisearch for video and image libraries",
-        version="0.1.0",
+        version=VERSION,
+        swagger_ui_parameters={"validatorUrl": None},
     )
     app.state.settings = settings
-    app.state.stores = holder
-    app.state.jobs = JobRunner(settings)
-    app.include_router(media_router)
-    app.include_router(curation_router)
-    app.include_router(training_router)
+    app.state.stores = stores
+    app.state.queue = jobs
+    for router in (
+        search_router,
+        assets_router,
+        curation_router,
+        jobs_router,
+        training_router,
+        health_router,
+    ):
+        app.include_router(router)
+    install_metrics(app, settings, stores, jobs)
     _install_error_handlers(app)
-
-    @app.get("/healthz", tags=["health"])
-    def healthz(store: StoreDep) -> dict[str, Any]:
-        """Liveness and backend reachability (503 when the backend is down)."""
-        detail = store.check()
-        return {"status": "ok", "backend": store.name, "detail": detail, "assets": store.count()}
-
-    @app.get("/search", tags=["search"])
-    def search_assets(
-        store: StoreDep,
-        q: Annotated[str, Query(description="query text; empty browses newest first")] = "",
-        limit: Annotated[int | None, Query(ge=1, le=settings.max_page_size)] = None,
-        offset: Annotated[int, Query(ge=0, le=settings.max_result_window)] = 0,
-        folder: Annotated[str | None, Query(description="folder and its subfolders")] = None,
-        type: Annotated[MediaType | None, Query(description="video or image")] = None,
-        kind: Annotated[list[TagKind] | None, Query(description="tag kinds that match")] = None,
-    ) -> dict[str, Any]:
-        """Omnisearch: metadata AND-ed (tier 1), all terms in tags (tier 2), any term (tier 3)."""
-        request = SearchRequest(q, folder, type, tuple(kind or ()), limit, offset)
-        return search(store, request, settings, with_tags=True)
-
-    @app.get("/schedule", tags=["training"])
-    def schedule_status() -> dict[str, Any]:
-        """Scheduled training and custom tagging: whether they run here, and when next."""
-        scheduler = getattr(app.state, "scheduler", None)
-        runs = scheduler.next_runs() if scheduler else {}
-        return {
-            "enabled": scheduler is not None,
-            "training_cron": settings.training_cron,
-            "tagging_cron": settings.tagging_cron,
-            "next_runs": {name: due.isoformat() for name, due in runs.items()},
-        }
-
-    @app.get("/assets/{asset_id}", tags=["assets"])
-    def get_asset(asset_id: str, store: StoreDep) -> dict[str, Any]:
-        """One asset document, with its tags as search sees them."""
-        asset = store.get(asset_id)
-        if asset is None:
-            raise HTTPException(status_code=404, detail=f"no asset with id {asset_id!r}")
-        return {**asset.to_json_dict(), "tags": tag_listing(asset, settings)}
-
     return app

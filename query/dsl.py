@@ -16,14 +16,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from catalog.effective import META_FIELDS
+from catalog.effective import META_FIELDS, terms_field
+from catalog.store import DslSearch
 from query.plan import QueryPlan
 
 Query = dict[str, Any]
-
-
-def terms_field(field: str) -> str:
-    return f"{field}_terms"
 
 
 def _filters(plan: QueryPlan) -> list[Query]:
@@ -147,18 +144,19 @@ def _browse_query(plan: QueryPlan) -> Query:
     return {"bool": {"filter": filters}} if filters else {"match_all": {}}
 
 
-def compile_plan(plan: QueryPlan) -> dict[str, Any] | None:
-    """The search request body; None when the plan can match nothing."""
+def compile_plan(plan: QueryPlan) -> DslSearch | None:
+    """The search request; None when the plan can match nothing."""
     if plan.matches_nothing:
         return None
     if plan.browse:
         query, sort = _browse_query(plan), [{"created_at": "desc"}, {"id": "asc"}]
     else:
         query, sort = _search_query(plan), [{"_score": "desc"}, {"id": "asc"}]
-    return {
+    body = {
         "query": query,
         "sort": sort,
         "from": plan.offset,
         "size": plan.limit,
         "track_total_hits": True,
     }
+    return DslSearch(body, scored=not plan.browse)

@@ -1,19 +1,19 @@
-"""Custom tags over HTTP: training report and runs, training and tagging as background jobs.
+"""Custom tags over HTTP: training report and runs; training and tagging as worker jobs.
 
-Nothing here loads a model: jobs import the indexer's heavy parts in the worker thread.
+Nothing here loads a model: the jobs run in `smarttags worker`.
 """
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException, Request
+from fastapi import APIRouter, Body, HTTPException
 from pydantic import BaseModel, Field
 
 from catalog.asset import normalize_folder, normalize_tag
-from catalog.settings import Settings
-from indexer.jobs import JobRunner, JobWork
-from indexer.training_jobs import autotag_work, training_work
-from indexer.training_report import report_dict
-from indexer.training_runs import latest_run, list_runs
+from catalog.training_runs import latest_run, list_runs
+from query.auth import Actor
+from query.deps import QueueDep, SettingsDep
+from query.routes_jobs import accepted
+from query.training_report import report_dict
 
 router = APIRouter(tags=["custom tags"])
 
@@ -28,16 +28,6 @@ class AutotagRequest(BaseModel):
     force: bool = Field(False, description="re-tag every asset, even unaltered recent ones")
 
 
-def _settings(request: Request) -> Settings:
-    return request.app.state.settings
-
-
-def _submit(request: Request, kind: str, work: JobWork) -> dict[str, Any]:
-    jobs: JobRunner = request.app.state.jobs
-    job = jobs.submit(kind, work)
-    return {"job_id": job.id, "status_url": f"/jobs/{job.id}"}
-
-
 def _folder(folder: str) -> str:
     try:
         return normalize_folder(folder)
@@ -46,20 +36,20 @@ def _folder(folder: str) -> str:
 
 
 @router.get("/training/report")
-def training_report(request: Request) -> dict[str, Any]:
+def training_report(settings: SettingsDep) -> dict[str, Any]:
     """The latest training run's report: per tag positives, negatives, small images,
     cross-validated precision/recall/F1, threshold, coherence and status."""
-    record = latest_run(_settings(request))
+    record = latest_run(settings)
     if record is None:
         raise HTTPException(404, "no training run yet: POST /training (or run `smarttags train`)")
     return report_dict(record)
 
 
 @router.get("/training/runs")
-def training_runs(request: Request) -> dict[str, Any]:
+def training_runs(settings: SettingsDep) -> dict[str, Any]:
     """Every training run, newest first, without its report rows."""
     runs = []
-    for record in reversed(list_runs(_settings(request))):
+    for record in reversed(list_runs(settings)):
         data = record.to_dict()
         data["trained_tags"] = [r["tag"] for r in data.pop("tags") if r["status"] == "trained"]
         runs.append(data)
@@ -68,27 +58,31 @@ def training_runs(request: Request) -> dict[str, Any]:
 
 @router.post("/training", status_code=202)
 def start_training(
-    request: Request, body: Annotated[TrainingRequest | None, Body()] = None
+    queue: QueueDep, actor: Actor, body: Annotated[TrainingRequest | None, Body()] = None
 ) -> dict[str, Any]:
-    """Train custom tags in the background; follow the job at status_url."""
+    """Train custom tags in a worker; follow the job at status_url."""
     body = body or TrainingRequest()
     try:
         tags = [normalize_tag(t) for t in body.tags]
     except ValueError as exc:
         raise HTTPException(422, f"tags: {exc}") from None
-    settings = _settings(request)
-    work = training_work(settings, request.app.state.stores.get, _folder(body.folder), tags)
-    return _submit(request, "train", work)
+    job = queue.submit("train", {"folder": _folder(body.folder), "tags": tags}, actor=actor)
+    assert job is not None
+    return accepted(job.id)
 
 
 @router.post("/autotag", status_code=202)
 def start_autotag(
-    request: Request, body: Annotated[AutotagRequest | None, Body()] = None
+    settings: SettingsDep,
+    queue: QueueDep,
+    actor: Actor,
+    body: Annotated[AutotagRequest | None, Body()] = None,
 ) -> dict[str, Any]:
-    """Apply the latest trained tags in the background; follow the job at status_url."""
+    """Apply the latest trained tags in a worker; follow the job at status_url."""
     body = body or AutotagRequest()
-    settings = _settings(request)
     if latest_run(settings) is None:
         raise HTTPException(409, "no training run yet: POST /training first")
-    work = autotag_work(settings, request.app.state.stores.get, _folder(body.folder), body.force)
-    return _submit(request, "autotag", work)
+    params = {"folder": _folder(body.folder), "force": body.force, "scheduled": False}
+    job = queue.submit("autotag", params, actor=actor)
+    assert job is not None
+    return accepted(job.id)

@@ -7,9 +7,21 @@ from typing import Any
 from catalog.asset import Asset
 from catalog.effective import indexed_tags
 from catalog.settings import Settings
-from catalog.store import AssetStore
+from catalog.store import AssetStore, RankedPage
+from query import dsl, sql
 from query.plan import QueryPlan, SearchRequest, build_plan
 from query.ranking import explain, tier_of_score
+
+# the query layer compiles; each store executes its own dialect as handed
+_COMPILERS = {"sql": sql.compile_plan, "dsl": dsl.compile_plan}
+
+
+def run_plan(store: AssetStore, plan: QueryPlan) -> RankedPage:
+    """The ranked page of `plan`, compiled to the store's dialect and executed there."""
+    compiled = _COMPILERS[store.dialect](plan)
+    if compiled is None:
+        return RankedPage(total=0)
+    return store.execute_search(compiled)
 
 
 def _weight(source: str, confidence: float, settings: Settings) -> float:
@@ -72,7 +84,7 @@ def search(
 ) -> dict[str, Any]:
     """Raises InvalidQuery for a request that cannot be answered, StoreError on outages."""
     plan = build_plan(request, settings)
-    page = store.search(plan)
+    page = run_plan(store, plan)
     return {
         "total": page.total,
         "offset": plan.offset,

@@ -5,26 +5,17 @@ id tie-break), `asset_text` (FTS5 over the analyzed metadata fields: the tier-1 
 many-term query) and `postings` (one row per token and asset: the token's best metadata field
 weight and the best tags holding it, per kind and source).
 
-A page query returns (asset rowid, score) rows, plus the total as a third column when
-`total_in_rows`; `count_sql` (same parameters) counts every hit, for pages that come back empty.
+The compiled form is catalog.store.SqlSearch; the store runs it as handed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from catalog.sqlite_schema import CURATED_SOURCES, curated_bit, kind_columns
+from catalog.store import SqlSearch
 from query.plan import QueryPlan
-
-
-@dataclass(frozen=True)
-class SqlQuery:
-    sql: str
-    params: dict[str, Any]
-    count_sql: str
-    total_in_rows: bool = False
 
 
 def _filters(plan: QueryPlan, params: dict[str, Any]) -> str:
@@ -43,14 +34,14 @@ def _filtered(plan: QueryPlan) -> bool:
     return bool(plan.folder or plan.media_type)
 
 
-def compile_browse(plan: QueryPlan) -> SqlQuery:
+def compile_browse(plan: QueryPlan) -> SqlSearch:
     params: dict[str, Any] = {"limit": plan.limit, "offset": plan.offset}
     where = _filters(plan, params)
     sql = (
         f"SELECT a.rowid, 0.0 AS score FROM assets a WHERE {where} "
         "ORDER BY a.created_at DESC, a.id LIMIT :limit OFFSET :offset"
     )
-    return SqlQuery(sql, params, f"SELECT COUNT(*) FROM assets a WHERE {where}")
+    return SqlSearch(sql, params, f"SELECT COUNT(*) FROM assets a WHERE {where}")
 
 
 def _greatest(values: list[str]) -> str:
@@ -92,7 +83,7 @@ def _bind_terms(terms: Sequence[str], params: dict[str, Any]) -> list[str]:
     return [f":t{i}" for i in range(len(terms))]
 
 
-def _one_term(plan: QueryPlan, params: dict[str, Any]) -> SqlQuery:
+def _one_term(plan: QueryPlan, params: dict[str, Any]) -> SqlSearch:
     # One posting per asset: no grouping; tier 1 when the term is in the metadata, else tier 2.
     (name,) = _bind_terms(plan.terms, params)
     tw = _tag_weight(plan, params)
@@ -109,7 +100,7 @@ ORDER BY score DESC, a.id
 LIMIT :limit OFFSET :offset"""
     join = " JOIN assets a ON a.rowid = p.asset" if _filtered(plan) else ""
     count_sql = f"SELECT COUNT(*) FROM ({postings}) AS p{join} WHERE {where}"
-    return SqlQuery(sql, params, count_sql)
+    return SqlSearch(sql, params, count_sql)
 
 
 def _scored(plan: QueryPlan, params: dict[str, Any]) -> str:
@@ -146,7 +137,7 @@ scored AS (
   WHERE asset NOT IN (SELECT asset FROM t1))"""
 
 
-def _many_terms(plan: QueryPlan, params: dict[str, Any]) -> SqlQuery:
+def _many_terms(plan: QueryPlan, params: dict[str, Any]) -> SqlSearch:
     # The hits are materialized once: the total counts them, the page is a bounded sort.
     scored = _scored(plan, params)
     where = _filters(plan, params)
@@ -166,10 +157,10 @@ cut AS (SELECT COALESCE(
 SELECT c.asset, c.score, (SELECT COUNT(*) FROM cand) FROM cand c JOIN assets a ON a.rowid = c.asset
 WHERE c.score >= (SELECT score FROM cut) ORDER BY c.score DESC, a.id"""
     sql = f"{cand}\n{page}\nLIMIT :limit OFFSET :offset"
-    return SqlQuery(sql, params, f"{cand}\nSELECT COUNT(*) FROM cand", total_in_rows=True)
+    return SqlSearch(sql, params, f"{cand}\nSELECT COUNT(*) FROM cand", total_in_rows=True)
 
 
-def compile_search(plan: QueryPlan) -> SqlQuery:
+def compile_search(plan: QueryPlan) -> SqlSearch:
     params: dict[str, Any] = {
         "limit": plan.limit,
         "offset": plan.offset,
@@ -182,7 +173,7 @@ def compile_search(plan: QueryPlan) -> SqlQuery:
     return _many_terms(plan, params)
 
 
-def compile_plan(plan: QueryPlan) -> SqlQuery | None:
+def compile_plan(plan: QueryPlan) -> SqlSearch | None:
     """None when the plan can match nothing (a query of stop words only)."""
     if plan.matches_nothing:
         return None

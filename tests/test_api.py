@@ -125,12 +125,14 @@ def test_unreachable_opensearch_gives_503_not_a_trace(tmp_path):
             assert "Traceback" not in response.text
 
 
-def test_schedule_runs_only_when_asked_and_shows_next_runs(tmp_path):
+def test_schedule_shows_the_workers_next_runs_or_that_it_is_off(tmp_path):
     settings = make_settings(tmp_path, tagging_cron="15 3 * * *")
-    with TestClient(create_app(settings, SqliteStore(settings), schedule=True)) as scheduled:
+    with TestClient(create_app(settings, SqliteStore(settings))) as scheduled:
         body = scheduled.get("/schedule").json()
-        assert body["enabled"] is True
-        assert set(body["next_runs"]) == {"scheduled-train", "scheduled-autotag"}
-        assert body["next_runs"]["scheduled-autotag"][11:16] == "03:15"
-    with TestClient(create_app(settings, SqliteStore(settings))) as plain:
-        assert plain.get("/schedule").json()["enabled"] is False
+        assert body["enabled"] is True and "worker" in body["runs_in"]
+        assert set(body["next_runs"]) == {"train", "autotag"}
+        assert body["next_runs"]["autotag"][11:16] == "03:15"
+    off = make_settings(tmp_path, schedule_enabled=False)
+    with TestClient(create_app(off, SqliteStore(off))) as plain:
+        body = plain.get("/schedule").json()
+        assert body["enabled"] is False and body["next_runs"] == {}

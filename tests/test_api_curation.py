@@ -148,6 +148,8 @@ def test_undo_reverts_then_says_nothing_is_left(client, store):
     "payload",
     [
         {"action": "promote", "tag": "volcano"},
+        {"action": "remove", "tag": "volcano"},
+        {"action": "restore", "tag": "volcano"},
         {"action": "explode", "tag": "beach"},
         {"action": "add", "tag": "   "},
         {"action": "add", "tag": "x" * 101},
@@ -159,6 +161,12 @@ def test_bad_or_refused_moderation_is_422(client, payload):
     response = client.post("/assets/a1/tags", json=payload)
     assert response.status_code == 422 and response.json()["detail"]
     assert client.get("/assets/a1/audit").json()["entries"] == []
+
+
+def test_a_typo_is_refused_with_the_near_names(client):
+    refused = client.post("/assets/a1/tags", json={"action": "remove", "tag": "beech"})
+    assert refused.status_code == 422 and "'beach'" in refused.json()["detail"]
+    assert client.delete("/assets/a1/tags/beech").status_code == 422
 
 
 def test_moderation_of_an_unknown_asset_is_404(client):

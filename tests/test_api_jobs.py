@@ -7,6 +7,7 @@ from fastapi.testclient import TestClient
 
 from query.api import create_app
 from tests.test_pipeline import settings_for
+from tests.workers import wait_for_job_http, worker_thread
 
 pytest_plugins = ["tests.media", "tests.test_pipeline"]
 
@@ -14,13 +15,12 @@ pytest_plugins = ["tests.media", "tests.test_pipeline"]
 @pytest.fixture
 def client(tmp_path, tiny_model):
     settings = settings_for(tmp_path, tiny_model, library_root=tmp_path / "library")
-    with TestClient(create_app(settings)) as c:
+    with worker_thread(settings), TestClient(create_app(settings)) as c:
         yield c
 
 
 def _wait(client, job_id):
-    assert client.app.state.jobs.wait_idle(120)
-    return client.get(f"/jobs/{job_id}").json()
+    return wait_for_job_http(client, job_id)
 
 
 def test_upload_is_indexed_by_a_job(client, media_lib):

@@ -5,7 +5,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from indexer.cli import cli
+from smarttags.cli import cli
 from tests.tiny_model import write_tiny_model
 
 

@@ -10,10 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 from catalog.sqlite_store import SqliteStore
-from indexer import cli as main_cli
-from indexer.cli_curation import audit_cmd, folder_group, tag_group, tags_cmd
 from query.plan import SearchRequest
 from query.service import search, tag_listing
+from smarttags import cli as main_cli
+from smarttags.cli_curation import audit_cmd, folder_group, tag_group, tags_cmd
 from tests.backends import make_settings
 from tests.fixtures import asset, tag
 
@@ -264,3 +264,20 @@ def test_every_curation_command_has_help_text():
             assert command.help and command.help.strip(), command.name
             result = CliRunner().invoke(command, ["--help"])
             assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("action", ["remove", "restore", "promote"])
+def test_a_name_the_asset_does_not_carry_is_refused_alike_with_the_near_names(run, action):
+    result = run("tag", action, "a1", "runing", code=2)
+    assert "has no tag 'runing'" in result.output and "'running'" in result.output
+    assert "tag add" in result.output
+    listing = json.loads(run("tags", "a1", "--json").output)
+    assert "runing" not in {t["tag"] for t in listing["tags"]} and listing["removed"] == []
+
+
+def test_only_add_introduces_a_new_name_and_then_the_others_accept_it(run):
+    run("tag", "add", "a1", "brand x")
+    run("tag", "promote", "a1", "brand x")
+    run("tag", "remove", "a1", "brand x")
+    run("tag", "restore", "a1", "brand x")
+    run("tag", "remove", "a1", "sand")  # a machine tag under its threshold is carried too

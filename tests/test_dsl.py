@@ -13,6 +13,11 @@ from query.dsl import compile_plan, eligible_tag
 from query.plan import SearchRequest, build_plan
 
 
+def dsl_body(plan):
+    compiled = compile_plan(plan)
+    return None if compiled is None else compiled.body
+
+
 @pytest.fixture
 def settings(tmp_path) -> Settings:
     return Settings(data_dir=tmp_path)
@@ -38,11 +43,11 @@ def clauses(body: dict) -> list[dict]:
 
 
 def test_matches_nothing_compiles_to_none(settings):
-    assert compile_plan(plan_for(settings, "the of and")) is None
+    assert dsl_body(plan_for(settings, "the of and")) is None
 
 
 def test_browse_is_match_all_newest_first(settings):
-    body = compile_plan(plan_for(settings, limit=5, offset=10))
+    body = dsl_body(plan_for(settings, limit=5, offset=10))
     assert body == {
         "query": {"match_all": {}},
         "sort": [{"created_at": "desc"}, {"id": "asc"}],
@@ -53,7 +58,7 @@ def test_browse_is_match_all_newest_first(settings):
 
 
 def test_browse_keeps_filters(settings):
-    body = compile_plan(plan_for(settings, folder="a/b", media_type=MediaType.video))
+    body = dsl_body(plan_for(settings, folder="a/b", media_type=MediaType.video))
     folder, media = body["query"]["bool"]["filter"]
     assert folder["bool"]["should"] == [
         {"term": {"folder": "a/b"}},
@@ -63,7 +68,7 @@ def test_browse_keeps_filters(settings):
 
 
 def test_search_sorts_by_score_then_id_with_exact_totals(settings):
-    body = compile_plan(plan_for(settings, "dogs running", limit=7, offset=3))
+    body = dsl_body(plan_for(settings, "dogs running", limit=7, offset=3))
     assert body["sort"] == [{"_score": "desc"}, {"id": "asc"}]
     assert (body["from"], body["size"], body["track_total_hits"]) == (3, 7, True)
     assert body["query"]["bool"]["minimum_should_match"] == 1
@@ -73,14 +78,14 @@ def test_search_sorts_by_score_then_id_with_exact_totals(settings):
 def test_one_tier1_one_tier2_and_one_tag_clause_per_term(settings):
     plan = plan_for(settings, "dogs running")
     assert plan.terms == ("dog", "run")
-    tier1, tier2, *per_term = clauses(compile_plan(plan))
+    tier1, tier2, *per_term = clauses(dsl_body(plan))
     assert "bool" in tier1 and "constant_score" in tier2
     assert [c["nested"]["path"] for c in per_term] == ["tags", "tags"]
 
 
 def test_tier1_requires_every_term_in_some_field_and_scores_the_best_field(settings):
     plan = plan_for(settings, "dogs running")
-    tier1 = clauses(compile_plan(plan))[0]["bool"]
+    tier1 = clauses(dsl_body(plan))[0]["bool"]
     (every_term,) = tier1["filter"]
     per_term = every_term["bool"]["filter"]
     assert len(per_term) == 2
@@ -104,19 +109,19 @@ def test_tier1_requires_every_term_in_some_field_and_scores_the_best_field(setti
 
 def test_tier2_is_constant_g_for_all_terms_in_tags_but_not_in_metadata(settings):
     plan = plan_for(settings, "red car")
-    tier2 = clauses(compile_plan(plan))[1]["constant_score"]
+    tier2 = clauses(dsl_body(plan))[1]["constant_score"]
     assert tier2["boost"] == plan.tier2_base
     nested = tier2["filter"]["bool"]["filter"]
     terms = [q["nested"]["query"]["bool"]["filter"][0] for q in nested]
     assert terms == [{"term": {"tags.tokens": "red"}}, {"term": {"tags.tokens": "car"}}]
     assert tier2["filter"]["bool"]["must_not"] == [
-        clauses(compile_plan(plan))[0]["bool"]["filter"][0]
+        clauses(dsl_body(plan))[0]["bool"]["filter"][0]
     ]
 
 
 def test_tag_clause_takes_the_best_tag_weight(settings):
     plan = plan_for(settings, "dog")
-    nested = clauses(compile_plan(plan))[2]["nested"]
+    nested = clauses(dsl_body(plan))[2]["nested"]
     assert nested["score_mode"] == "max"
     scored = nested["query"]["function_score"]
     assert (scored["score_mode"], scored["boost_mode"]) == ("first", "replace")
@@ -130,10 +135,10 @@ def test_tag_clause_takes_the_best_tag_weight(settings):
 def test_boosts_follow_the_settings(tmp_path):
     settings = Settings(data_dir=tmp_path, promote_boost=4.0, manual_tag_weight=0.5)
     plan = plan_for(settings, "dog")
-    functions = clauses(compile_plan(plan))[2]["nested"]["query"]["function_score"]["functions"]
+    functions = clauses(dsl_body(plan))[2]["nested"]["query"]["function_score"]["functions"]
     assert [f.get("weight") for f in functions[:2]] == [4.0, 0.5]
     assert plan.tier2_base == 8.0
-    assert clauses(compile_plan(plan))[1]["constant_score"]["boost"] == 8.0
+    assert clauses(dsl_body(plan))[1]["constant_score"]["boost"] == 8.0
 
 
 def machine_thresholds(eligible: dict) -> dict[str, float]:
@@ -160,7 +165,7 @@ def test_kind_filter_narrows_every_tag_source(settings):
     eligible = eligible_tag(plan)
     assert machine_thresholds(eligible) == {"action": 0.7, "custom": 0.7}
     assert eligible["bool"]["filter"][1] == {"terms": {"tags.kind": ["action", "custom"]}}
-    tier1 = clauses(compile_plan(plan))[0]
+    tier1 = clauses(dsl_body(plan))[0]
     assert "tags" not in json.dumps(tier1)
 
 
@@ -171,20 +176,20 @@ def test_a_zero_manual_weight_makes_manual_tags_ineligible(tmp_path):
 
 
 def test_filters_restrict_every_tier(settings):
-    body = compile_plan(plan_for(settings, "dog", folder="a/b/", media_type=MediaType.image))
+    body = dsl_body(plan_for(settings, "dog", folder="a/b/", media_type=MediaType.image))
     folder, media = body["query"]["bool"]["filter"]
     assert {"prefix": {"folder": "a/b/"}} in folder["bool"]["should"]
     assert media == {"term": {"media_type": "image"}}
 
 
 def test_no_scoring_clause_depends_on_term_statistics(settings):
-    body = compile_plan(plan_for(settings, "dogs running red car"))
+    body = dsl_body(plan_for(settings, "dogs running red car"))
     used = {key for key, _ in walk(body["query"])}
     assert not used & {"match", "multi_match", "query_string", "rank_feature", "script"}
 
 
 def test_the_largest_plan_stays_under_the_default_clause_limit(settings):
     text = " ".join(f"word{i}" for i in range(settings.max_query_terms + 4))
-    body = compile_plan(plan_for(settings, text))
+    body = dsl_body(plan_for(settings, text))
     leaves = [k for k, _ in walk(body["query"]) if k in {"term", "terms", "range", "prefix"}]
     assert len(leaves) < 1024

@@ -18,6 +18,7 @@ from catalog.store import BackendUnavailable, StoreError
 from catalog.stores import open_store
 from query.plan import SearchRequest, build_plan
 from query.ranking import explain, sort_key
+from query.service import run_plan
 from tests.backends import make_settings, unique_index
 
 
@@ -129,7 +130,7 @@ def assert_contract_order(store, settings, library: list[Asset], request: Search
         for m in [explain(a, plan, settings.weight_quantum)]
         if m.tier is not None
     )
-    page = store.search(plan)
+    page = run_plan(store, plan)
     assert [(h.asset.id, h.score) for h in page.hits] == [(i, s) for _, i, s in expected], request
     assert page.total == len(expected)
 
@@ -183,8 +184,8 @@ def test_random_libraries_rank_as_the_contract_says(settings, overrides):
 
 def test_paging_uses_offset_limit_and_total(store, settings):
     store.upsert_many(LIBRARY)
-    everything = store.search(build_plan(SearchRequest("dog", limit=50), settings))
-    page = store.search(build_plan(SearchRequest("dog", limit=2, offset=1), settings))
+    everything = run_plan(store, build_plan(SearchRequest("dog", limit=50), settings))
+    page = run_plan(store, build_plan(SearchRequest("dog", limit=2, offset=1), settings))
     assert page.total == everything.total
     assert [h.asset.id for h in page.hits] == [h.asset.id for h in everything.hits[1:3]]
 
@@ -197,16 +198,16 @@ def test_browse_is_newest_first_then_id(store, settings):
         asset("c/x.mp4", "video", created_at=datetime(2024, 1, 1, tzinfo=UTC)),
     ]
     store.upsert_many(items)
-    page = store.search(build_plan(SearchRequest(), settings))
+    page = run_plan(store, build_plan(SearchRequest(), settings))
     assert [h.asset.id for h in page.hits] == [items[2].id, *sorted(a.id for a in items[:2])]
     assert all(h.score == 0.0 for h in page.hits)
-    videos = store.search(build_plan(SearchRequest(media_type=MediaType.video), settings))
+    videos = run_plan(store, build_plan(SearchRequest(media_type=MediaType.video), settings))
     assert (videos.total, videos.hits[0].asset.path) == (1, "c/x.mp4")
 
 
 def test_stop_words_only_match_nothing(store, settings):
     store.upsert_many(LIBRARY)
-    assert store.search(build_plan(SearchRequest("the and"), settings)).total == 0
+    assert run_plan(store, build_plan(SearchRequest("the and"), settings)).total == 0
 
 
 def test_first_use_creates_versioned_index_behind_alias(store, settings):
@@ -271,9 +272,9 @@ def test_duplicates_in_one_batch_keep_the_first_creation_time(store):
 def test_writes_are_searchable_at_once(store, settings):
     plan = build_plan(SearchRequest("dog"), settings)
     store.upsert_many([LIBRARY[0]])
-    assert store.search(plan).total == 1
+    assert run_plan(store, plan).total == 1
     store.delete(LIBRARY[0].id)
-    assert store.search(plan).total == 0
+    assert run_plan(store, plan).total == 0
 
 
 def test_iter_assets_pages_in_id_order_and_filters_folders(store, monkeypatch):
@@ -374,7 +375,7 @@ def test_unreachable_cluster_is_reported_quickly_with_the_fix(tmp_path):
     store = open_store(settings)
     started = time.monotonic()
     with pytest.raises(BackendUnavailable) as raised:
-        store.search(build_plan(SearchRequest("dog"), settings))
+        run_plan(store, build_plan(SearchRequest("dog"), settings))
     assert time.monotonic() - started < 2
     message = str(raised.value)
     assert "http://127.0.0.1:9" in message

@@ -244,7 +244,7 @@ def test_a_killed_run_resumes_without_duplicates(tmp_path, media_lib, tiny_model
     )
     env = {**os.environ, **settings_env(settings)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "indexer.cli", "index", str(root)],
+        [sys.executable, "-m", "smarttags.cli", "index", str(root)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -15,6 +15,7 @@ from catalog.opensearch_store import OpenSearchStore
 from catalog.sqlite_store import SqliteStore
 from catalog.store import RebuildReport
 from query.plan import SearchRequest, build_plan
+from query.service import run_plan
 from tests.backends import make_settings, unique_index
 
 LIBRARY_SIZE = 1_000
@@ -56,7 +57,7 @@ def library() -> list[Asset]:
 def snapshot(store) -> dict[str, tuple[int, list[tuple[str, float]]]]:
     found = {}
     for text in QUERIES:
-        page = store.search(build_plan(SearchRequest(text), store.settings))
+        page = run_plan(store, build_plan(SearchRequest(text), store.settings))
         found[text] = (page.total, [(h.asset.id, h.score) for h in page.hits])
     return found
 
@@ -159,7 +160,7 @@ def assert_writes_present(store) -> None:
     for i in range(HELD_WRITES + LATER_WRITES):
         assert MARK in store.get(f"a{i:04d}").manual_tags, i
     assert all(store.get(f"new-{i}") is not None for i in range(NEW_ASSETS))
-    page = store.search(build_plan(SearchRequest("zebra", limit=100), store.settings))
+    page = run_plan(store, build_plan(SearchRequest("zebra", limit=100), store.settings))
     assert page.total == NEW_ASSETS
     assert store.count() == LIBRARY_SIZE + NEW_ASSETS
 

@@ -19,14 +19,14 @@ from catalog.audit import ModerationAction
 from catalog.curation import moderate
 from catalog.folders import FolderSetting, Toggle
 from catalog.stores import open_store
-from indexer.cli import cli
 from indexer.engine import TaggingEngine
 from indexer.pipeline import IndexRun
 from indexer.reprocess import Mode, Reprocess, Selection, SelectionError
 from indexer.scan import scan
 from query.plan import SearchRequest, build_plan
 from query.ranking import explain
-from query.service import search
+from query.service import run_plan, search
+from smarttags.cli import cli
 from tests.test_pipeline import _logging_ffmpeg, settings_for
 
 pytest_plugins = ["tests.media", "tests.test_pipeline"]
@@ -193,7 +193,7 @@ def test_contract_holds_for_curated_tags_after_reprocessing(
             ("hero shot", True),
         ):
             plan = build_plan(SearchRequest(text, limit=50), settings)
-            page = store.search(plan)
+            page = run_plan(store, plan)
             hits = {h.asset.id: h for h in page.hits}
             assert (photo.id in hits) is present or text != curated["removed"], text
             for hit in page.hits:
@@ -202,7 +202,7 @@ def test_contract_holds_for_curated_tags_after_reprocessing(
                 match = explain(hits[photo.id].asset, plan, settings.weight_quantum)
                 sources = {m.source for m in match.tags}
                 assert sources & {"promoted", "manual"}, (text, sources)
-        top = store.search(build_plan(SearchRequest(curated["promoted"]), settings)).hits[0]
+        top = run_plan(store, build_plan(SearchRequest(curated["promoted"]), settings)).hits[0]
         assert top.asset.id == photo.id  # the promote boost outranks any machine tag
 
 
@@ -300,13 +300,13 @@ def test_reprocess_over_http_is_a_job(two_photos):
     from fastapi.testclient import TestClient
 
     from query.api import create_app
+    from tests.workers import wait_for_job_http, worker_thread
 
     settings, store, _ = two_photos
-    with TestClient(create_app(settings, store)) as client:
+    with worker_thread(settings), TestClient(create_app(settings, store)) as client:
         started = client.post("/reprocess", json={"mode": "retag", "folder": "shoot"})
         assert started.status_code == 202, started.text
-        client.app.state.jobs.wait_idle(60)
-        job = client.get(started.json()["status_url"]).json()
+        job = wait_for_job_http(client, started.json()["job_id"], 60)
         assert job["state"] == "done", job
         assert job["summary"]["from_cache"] == 2 and job["done"] == job["total"] == 2
         assert client.post("/reprocess", json={"asset_ids": ["nope"]}).status_code == 404

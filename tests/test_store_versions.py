@@ -10,6 +10,7 @@ from catalog.audit import AuditEntry, ModerationAction, TagState
 from catalog.curation import moderate
 from catalog.folders import FolderSetting, Toggle
 from query.plan import SearchRequest, build_plan
+from query.service import run_plan
 from tests.fixtures import asset, tag
 
 WRITERS = 8
@@ -17,7 +18,7 @@ T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 
 
 def search_ids(store, text: str) -> list[str]:
-    page = store.search(build_plan(SearchRequest(text), store.settings))
+    page = run_plan(store, build_plan(SearchRequest(text), store.settings))
     return [hit.asset.id for hit in page.hits]
 
 
@@ -158,7 +159,7 @@ def small_library() -> list[Asset]:
 def results(store) -> dict[str, tuple[int, list[tuple[str, float]]]]:
     found = {}
     for text in LIBRARY_QUERIES:
-        page = store.search(build_plan(SearchRequest(text), store.settings))
+        page = run_plan(store, build_plan(SearchRequest(text), store.settings))
         found[text] = (page.total, [(h.asset.id, h.score) for h in page.hits])
     return found
 

@@ -10,16 +10,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from PIL import Image
 
@@ -27,26 +24,28 @@ from catalog.asset import Asset, AssetStatus, MediaType, TagKind
 from catalog.curation import update_asset
 from catalog.effective import quantize
 from catalog.folders import FolderSetting, Toggle
+from catalog.jobs import JobState, change
+from catalog.queue import JobQueue, cron_due, next_run
 from catalog.store import AssetStore
-from catalog.stores import open_store
+from catalog.stores import LazyStore, open_store
+from catalog.training_runs import TagStatus, latest_run, list_runs
 from indexer.autotag import NoTrainedModel, autotag, is_due, list_autotag_runs
-from indexer.cli_support import AppContext
-from indexer.cli_training import autotag_cmd, train_cmd, train_report_cmd
 from indexer.custom_model import best_f1_threshold
 from indexer.custom_tags import CustomTagger, to_confidence, unit_rows
 from indexer.embedding_cache import content_hash
 from indexer.engine import TaggingEngine
-from indexer.jobs import JobRunner
 from indexer.pipeline import IndexRun
 from indexer.scan import scan
-from indexer.scheduler import Scheduler
 from indexer.training import Examples, train, train_tag
-from indexer.training_runs import TagStatus, latest_run, list_runs
+from query.api import create_app
 from query.plan import SearchRequest
-from query.routes_training import router as training_router
 from query.service import search
+from smarttags.cli_support import AppContext
+from smarttags.cli_training import autotag_cmd, train_cmd, train_report_cmd
+from smarttags.worker import build_queue
 from tests.image_families import write_family
 from tests.tiny_model import tiny_settings
+from tests.workers import wait_for_job_http, worker_thread
 
 RED, BLUE = "red circle", "blue stripes"
 LARGE_RED = 6  # of the 40 red circles, this many are 560 px: not small
@@ -440,114 +439,82 @@ def test_train_and_autotag_commands(cli, world):
 # --- HTTP ------------------------------------------------------------------------------
 
 
-def _api(settings, store) -> TestClient:
-    app = FastAPI()
-    app.state.settings = settings
-    app.state.jobs = JobRunner(settings)
-    app.state.stores = SimpleNamespace(get=lambda: store)
-    app.include_router(training_router)
-    return TestClient(app)
-
-
 def test_http_report_runs_and_jobs(world):
-    client = _api(world.settings, world.store)
-    report = client.get("/training/report").json()
-    assert set(report["tags"][0]) == REPORT_KEYS
-    runs = client.get("/training/runs").json()["runs"]
-    assert runs[0]["run"] == report["run"] and RED in runs[0]["trained_tags"]
-    started = client.post("/training", json={"folder": "curated", "tags": [RED]})
-    assert started.status_code == 202
-    tagging = client.post("/autotag", json={"folder": "incoming", "force": True})
-    assert tagging.status_code == 202
-    assert client.app.state.jobs.wait_idle(120)
-    train_job = client.app.state.jobs.get(started.json()["job_id"])
-    assert train_job.state == "done" and train_job.errors[0]["path"] == "curated/missing.png"
-    tag_job = client.app.state.jobs.get(tagging.json()["job_id"])
-    assert tag_job.state == "done" and tag_job.summary["tagged"] == sum(INCOMING.values())
-    assert client.post("/training", json={"folder": "../x"}).status_code == 422
-    client.app.state.jobs.close(5)
+    with (
+        worker_thread(world.settings),
+        TestClient(create_app(world.settings, world.store)) as client,
+    ):
+        report = client.get("/training/report").json()
+        assert set(report["tags"][0]) == REPORT_KEYS
+        runs = client.get("/training/runs").json()["runs"]
+        assert runs[0]["run"] == report["run"] and RED in runs[0]["trained_tags"]
+        started = client.post("/training", json={"folder": "curated", "tags": [RED]})
+        assert started.status_code == 202
+        tagging = client.post("/autotag", json={"folder": "incoming", "force": True})
+        assert tagging.status_code == 202
+        train_job = wait_for_job_http(client, started.json()["job_id"])
+        assert train_job["state"] == "done", train_job
+        assert train_job["errors"][0]["path"] == "curated/missing.png"
+        tag_job = wait_for_job_http(client, tagging.json()["job_id"])
+        assert tag_job["state"] == "done" and tag_job["summary"]["tagged"] == sum(INCOMING.values())
+        assert client.post("/training", json={"folder": "../x"}).status_code == 422
 
 
 def test_http_report_before_any_run(tmp_path):
     settings = tiny_settings(tmp_path, backend="sqlite")
-    client = _api(settings, None)
-    missing = client.get("/training/report")
-    assert missing.status_code == 404 and "POST /training" in missing.json()["detail"]
-    assert client.get("/training/runs").json() == {"runs": []}
-    assert client.post("/autotag", json={}).status_code == 409
+    with TestClient(create_app(settings)) as client:
+        missing = client.get("/training/report")
+        assert missing.status_code == 404 and "POST /training" in missing.json()["detail"]
+        assert client.get("/training/runs").json() == {"runs": []}
+        assert client.post("/autotag", json={}).status_code == 409
 
 
-# --- the scheduler ---------------------------------------------------------------------
+# --- the schedule (Huey periodic tasks of the workers) ---------------------------------
 
 
-class FakeJobs:
-    """Records submissions; the jobs stay in `state` until a test changes it."""
-
-    def __init__(self, state: str = "queued") -> None:
-        self.state = state
-        self.submitted: list = []
-
-    def submit(self, kind, work):
-        job = SimpleNamespace(id=f"j{len(self.submitted)}", state=self.state)
-        self.submitted.append((kind, job))
-        return job
+def _utc(local: datetime) -> datetime:
+    """A naive local wall-clock time as the UTC moment Huey would pass."""
+    return local.astimezone(UTC).replace(tzinfo=None)
 
 
-def test_scheduler_next_runs_and_due_jobs(tmp_path):
+def test_cron_entries_are_due_in_local_wall_clock_time():
+    saturday = datetime(2025, 1, 4, 0, 30)
+    assert cron_due("30 0 * * 6", _utc(saturday))
+    assert not cron_due("30 0 * * 6", _utc(saturday + timedelta(minutes=1)))
+    assert not cron_due("30 0 * * 6", _utc(saturday + timedelta(days=1)))
+    assert next_run("30 0 * * 6", datetime(2025, 3, 29, 12)) == datetime(2025, 4, 5, 0, 30)
+
+
+def test_workers_register_the_schedule_as_periodic_tasks(tmp_path):
+    settings = tiny_settings(tmp_path, backend="sqlite", tagging_cron="15 3 * * *")
+    queue = build_queue(settings, LazyStore(settings))
+    due_at_tagging = queue.huey.read_periodic(_utc(datetime(2025, 1, 7, 3, 15)))
+    assert [t.name for t in due_at_tagging] == ["smarttags.schedule.autotag"]
+    due_at_training = queue.huey.read_periodic(_utc(datetime(2025, 1, 4, 0, 30)))
+    assert [t.name for t in due_at_training] == ["smarttags.schedule.train"]
+    assert queue.huey.read_periodic(_utc(datetime(2025, 1, 7, 3, 16))) == []
+    off = build_queue(tiny_settings(tmp_path, schedule_enabled=False), LazyStore(settings))
+    assert off.huey.read_periodic(_utc(datetime(2025, 1, 4, 0, 30))) == []
+
+
+def test_a_scheduled_run_starts_once_however_many_workers_fire(tmp_path):
     settings = tiny_settings(tmp_path, backend="sqlite")
-    clock = {"now": T0}  # Friday 2025-01-03 12:00 UTC
-    jobs = FakeJobs()
-    scheduler = Scheduler(settings, jobs, lambda: None, now=lambda: clock["now"], zone=UTC)
-    assert scheduler.next_runs() == {
-        "scheduled-train": datetime(2025, 1, 4, 0, 30, tzinfo=UTC),  # Saturday 00:30
-        "scheduled-autotag": datetime(2025, 1, 4, 0, 0, tzinfo=UTC),  # midnight
-    }
-    assert scheduler.run_due() == []
-    clock["now"] = datetime(2025, 1, 4, 0, 10, tzinfo=UTC)
-    assert scheduler.seconds_to_next() == 0
-    assert len(scheduler.run_due()) == 1 and jobs.submitted[0][0] == "scheduled-autotag"
-    assert scheduler.seconds_to_next() == settings.schedule_max_sleep_s  # 20 min to training
-    assert scheduler.next_runs()["scheduled-autotag"] == datetime(2025, 1, 5, tzinfo=UTC)
-    clock["now"] = datetime(2025, 1, 4, 0, 31, tzinfo=UTC)
-    assert [j.id for j in scheduler.run_due()] == ["j1"]
-    assert jobs.submitted[1][0] == "scheduled-train"
-    assert scheduler.next_runs()["scheduled-train"] == datetime(2025, 1, 11, 0, 30, tzinfo=UTC)
-    clock["now"] = datetime(2025, 1, 5, 0, 1, tzinfo=UTC)  # yesterday's tagging still queued
-    assert scheduler.run_due() == []
-    jobs.submitted[0][1].state = "done"
-    clock["now"] = datetime(2025, 1, 6, 0, 1, tzinfo=UTC)
-    assert [kind for kind, _ in jobs.submitted[2:]] == [] and len(scheduler.run_due()) == 1
-
-
-def test_scheduler_keeps_local_wall_clock_time_by_default(tmp_path):
-    settings = tiny_settings(tmp_path, backend="sqlite")
-    local = Scheduler(settings, FakeJobs(), lambda: None, now=lambda: datetime(2025, 3, 29, 12))
-    assert local.next_runs()["scheduled-train"] == datetime(2025, 4, 5, 0, 30)  # naive, local
-
-
-def test_scheduler_thread_submits_and_stops(tmp_path):
-    settings = tiny_settings(tmp_path, backend="sqlite", tagging_cron="* * * * *")
-    jobs = FakeJobs(state="done")
-    clock = {"now": T0}
-
-    def wait(seconds: float) -> None:
-        clock["now"] += timedelta(seconds=max(seconds, 1))
-
-    scheduler = Scheduler(settings, jobs, lambda: None, now=lambda: clock["now"], wait=wait)
-    scheduler.start()
-    try:
-        deadline = datetime.now() + timedelta(seconds=10)
-        while len(jobs.submitted) < 2 and datetime.now() < deadline:
-            time.sleep(0.01)
-    finally:
-        scheduler.stop(5)
-    assert [kind for kind, _ in jobs.submitted[:2]] == ["scheduled-autotag"] * 2
+    first, second = JobQueue(settings), JobQueue(settings)
+    moment = T0 + timedelta(seconds=7)
+    job = first.submit_scheduled("autotag", {"scheduled": True}, moment)
+    assert job is not None and job.actor == "schedule"
+    assert second.submit_scheduled("autotag", {"scheduled": True}, moment) is None
+    # the next day, yesterday's run still queued: no second one piles up
+    assert second.submit_scheduled("autotag", {}, moment + timedelta(days=1)) is None
+    change(first.jobs, job.id, lambda r: r.model_copy(update={"state": JobState.done}))
+    later = second.submit_scheduled("autotag", {}, moment + timedelta(days=1))
+    assert later is not None and later.id != job.id
+    assert [r.kind for r in first.jobs.list(10)] == ["autotag", "autotag"]
 
 
 def test_a_bad_cron_expression_is_refused(tmp_path):
-    settings = tiny_settings(tmp_path, backend="sqlite", training_cron="every saturday")
     with pytest.raises(ValueError, match="training_cron"):
-        Scheduler(settings, FakeJobs(), lambda: None)
+        tiny_settings(tmp_path, backend="sqlite", training_cron="every saturday")
 
 
 # --- the classifier on its own ---------------------------------------------------------

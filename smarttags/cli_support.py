@@ -35,6 +35,14 @@ class AppContext:
     def open_store(self) -> AssetStore:
         return open_store(self.settings)
 
+    def global_args(self) -> list[str]:
+        """The global options given, as arguments for a child `smarttags` process."""
+        args: list[str] = []
+        for name in ("data_dir", "backend", "opensearch_url"):
+            if name in self.overrides:
+                args += [f"--{name.replace('_', '-')}", str(self.overrides[name])]
+        return args
+
 
 pass_app = click.make_pass_decorator(AppContext)
 

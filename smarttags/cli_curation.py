@@ -20,8 +20,8 @@ from catalog.audit import ModerationAction
 from catalog.curation import AssetNotFound, WriteConflict
 from catalog.folders import Toggle
 from catalog.store import AssetStore
-from indexer.cli_support import EXIT_BACKEND, EXIT_USAGE, AppContext, clean_errors, fail, pass_app
 from query import curation_service as curation
+from smarttags.cli_support import EXIT_BACKEND, EXIT_USAGE, AppContext, clean_errors, fail, pass_app
 
 UNKNOWN_USER = "user:unknown"
 STATE_LABELS = {"none": "not curated"}  # the others (removed, manual, promoted) read as is

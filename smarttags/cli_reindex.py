@@ -9,8 +9,8 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from indexer.cli_index import print_summary, progress_bar
-from indexer.cli_support import EXIT_PARTIAL, EXIT_SETUP, AppContext, clean_errors, fail, pass_app
+from smarttags.cli_index import print_summary, progress_bar
+from smarttags.cli_support import EXIT_PARTIAL, EXIT_SETUP, AppContext, clean_errors, fail, pass_app
 
 
 def _rebuild(app: AppContext, drop_old: bool, rebuild: bool, as_json: bool) -> None:

@@ -11,8 +11,8 @@ from typing import TypeVar
 import click
 from rich.console import Console
 
-from indexer.cli_index import progress_bar
-from indexer.cli_support import (
+from smarttags.cli_index import progress_bar
+from smarttags.cli_support import (
     EXIT_PARTIAL,
     EXIT_SETUP,
     EXIT_USAGE,
@@ -66,7 +66,7 @@ def train_cmd(app: AppContext, folder: str, tags: str | None, as_json: bool) -> 
     """
     from indexer.engine import TaggingEngine
     from indexer.training import train
-    from indexer.training_report import print_table, to_json
+    from query.training_report import print_table, to_json
 
     settings = app.settings
     store = app.open_store()
@@ -101,8 +101,8 @@ def train_cmd(app: AppContext, folder: str, tags: str | None, as_json: bool) -> 
 @clean_errors
 def train_report_cmd(app: AppContext, fmt: str, output: Path | None) -> None:
     """Show the report of the latest training run."""
-    from indexer.training_report import print_table, to_csv, to_json, write_xlsx
-    from indexer.training_runs import latest_run
+    from catalog.training_runs import latest_run
+    from query.training_report import print_table, to_csv, to_json, write_xlsx
 
     record = latest_run(app.settings)
     if record is None:

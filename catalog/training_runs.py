@@ -2,11 +2,12 @@
 
 A run lives at ``data_dir/training/runs/run-NNNN/``: ``run.json`` (started, finished, scope,
 counts, errors, model id, the report rows) and ``classifiers.npz`` (one linear classifier per
-trained tag). A run's folder is claimed with an atomic ``mkdir``, so two runs never share an
-id, and ``run.json`` is written last, atomically: a folder without it is a run that never
-finished and is ignored. The latest run is the one with the highest id.
+trained tag, written by indexer/classifiers.py). A run's folder is claimed with an atomic
+``mkdir``, so two runs never share an id, and ``run.json`` is written last, atomically: a
+folder without it is a run that never finished and is ignored. The latest run is the one with
+the highest id.
 
-Light on purpose (numpy only): the API reads reports without loading any model.
+Light on purpose (stdlib only): the API reads reports without loading any model.
 """
 
 from __future__ import annotations
@@ -22,10 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from catalog.settings import Settings
-from indexer.embedding_cache import load_npz, save_npz_atomic
 
 RUN_FILE = "run.json"
 CLASSIFIERS_FILE = "classifiers.npz"
@@ -107,20 +105,6 @@ class TrainingRecord(RunRecord):
         return cls(**{**data, "tags": rows})
 
 
-@dataclass(frozen=True)
-class Classifiers:
-    """Linear classifiers over unit-length asset embeddings: p = sigmoid(x . w + b)."""
-
-    tags: list[str]
-    weights: np.ndarray  # K x D float32
-    bias: np.ndarray  # K float32
-    thresholds: np.ndarray  # K: the probability each tag's best-F1 operating point needs
-
-    @classmethod
-    def empty(cls, dim: int = 0) -> Classifiers:
-        return cls([], np.zeros((0, dim), np.float32), np.zeros(0, np.float32), np.zeros(0))
-
-
 def runs_root(settings: Settings) -> Path:
     return settings.data_dir / "training" / "runs"
 
@@ -151,28 +135,6 @@ def claim_numbered(folder: Path, suffix: str = "") -> tuple[str, Path]:
 
 def save_record(settings: Settings, record: TrainingRecord) -> None:
     write_json_atomic(runs_root(settings) / record.run / RUN_FILE, record.to_dict())
-
-
-def save_classifiers(settings: Settings, run_id: str, classifiers: Classifiers) -> None:
-    save_npz_atomic(
-        runs_root(settings) / run_id / CLASSIFIERS_FILE,
-        tags=np.array(classifiers.tags, dtype=str),
-        weights=classifiers.weights.astype(np.float32),
-        bias=classifiers.bias.astype(np.float32),
-        thresholds=classifiers.thresholds.astype(np.float64),
-    )
-
-
-def load_classifiers(settings: Settings, run_id: str) -> Classifiers | None:
-    arrays = load_npz(runs_root(settings) / run_id / CLASSIFIERS_FILE)
-    if arrays is None:
-        return None
-    return Classifiers(
-        tags=[str(t) for t in arrays["tags"]],
-        weights=arrays["weights"].astype(np.float32),
-        bias=arrays["bias"].astype(np.float32),
-        thresholds=arrays["thresholds"].astype(np.float64),
-    )
 
 
 def list_runs(settings: Settings) -> list[TrainingRecord]:

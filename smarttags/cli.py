@@ -11,10 +11,13 @@ import click
 
 from catalog.asset import MediaType, TagKind, normalize_folder
 from catalog.jsonl import export_lines, import_jsonl
-from indexer.cli_curation import audit_cmd, folder_group, tag_group, tags_cmd
-from indexer.cli_index import index_cmd, sample_library_cmd
-from indexer.cli_reindex import reindex_cmd
-from indexer.cli_support import (
+from query.plan import SearchRequest
+from query.service import search
+from smarttags.cli_curation import audit_cmd, folder_group, tag_group, tags_cmd
+from smarttags.cli_index import index_cmd, sample_library_cmd
+from smarttags.cli_jobs import jobs_cmd
+from smarttags.cli_reindex import reindex_cmd
+from smarttags.cli_support import (
     EXIT_BACKEND,
     EXIT_PARTIAL,
     AppContext,
@@ -22,10 +25,8 @@ from indexer.cli_support import (
     global_options,
     pass_app,
 )
-from indexer.cli_training import autotag_cmd, train_cmd, train_report_cmd
-from indexer.doctor import run_checks
-from query.plan import SearchRequest
-from query.service import search
+from smarttags.cli_training import autotag_cmd, train_cmd, train_report_cmd
+from smarttags.doctor import run_checks
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -214,25 +215,68 @@ def doctor_cmd(app: AppContext) -> None:
 @cli.command("serve")
 @click.option("--host", help="Bind address (default 127.0.0.1, SMARTTAGS_API_HOST).")
 @click.option("--port", type=int, help="Port (default 8000, SMARTTAGS_API_PORT).")
+@click.option(
+    "--with-worker",
+    is_flag=True,
+    help="Also run a worker process (uploads, reprocessing, training, schedule): the "
+    "embedded default's one command.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    help="Jobs the --with-worker worker runs at once (default SMARTTAGS_WORKER_CONCURRENCY).",
+)
 @pass_app
 @clean_errors
-def serve_cmd(app: AppContext, host: str | None, port: int | None) -> None:
-    """Run the HTTP API (OpenAPI docs at /docs).
+def serve_cmd(
+    app: AppContext, host: str | None, port: int | None, with_worker: bool, concurrency
+) -> None:
+    """Run the HTTP API (OpenAPI docs at /docs). It enqueues work; `smarttags worker`
+    processes run it (or one beside the API with --with-worker).
 
-    Unless SMARTTAGS_SCHEDULE_ENABLED=false, it also trains custom tags (default: Saturdays
-    00:30) and applies them (default: daily at 00:00) on the cron schedules
-    SMARTTAGS_TRAINING_CRON and SMARTTAGS_TAGGING_CRON (server local time).
+    \b
+    Examples:
+      smarttags serve --with-worker                 # one machine, embedded store and queue
+      smarttags serve --host 0.0.0.0 --port 8000    # API only; workers run elsewhere
     """
-    import uvicorn
-
-    from query.api import create_app
+    from smarttags.serve import run_api, worker_beside
 
     settings = app.settings
-    app_ = create_app(settings, schedule=settings.schedule_enabled)
-    uvicorn.run(app_, host=host or settings.api_host, port=port or settings.api_port)
+    host, port = host or settings.api_host, port or settings.api_port
+    if not with_worker:
+        run_api(settings, host, port)
+        return
+    workers = concurrency or settings.worker_concurrency
+    with worker_beside(app.global_args(), workers, settings.worker_stop_timeout_s):
+        run_api(settings, host, port)
+
+
+@cli.command("worker")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    help="Jobs run at once (default 1, SMARTTAGS_WORKER_CONCURRENCY).",
+)
+@pass_app
+@clean_errors
+def worker_cmd(app: AppContext, concurrency: int | None) -> None:
+    """Run jobs from the queue: indexing uploads, reprocessing, training, autotag, and the
+    scheduled training and tagging (SMARTTAGS_SCHEDULE_ENABLED).
+
+    The queue is SQLite under the data dir, or Redis when SMARTTAGS_REDIS_URL is set (then
+    workers on several machines share it). SIGINT finishes the running jobs and stops;
+    SIGTERM stops at once and queues the running jobs again.
+    """
+    import logging
+
+    from smarttags.worker import run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    run_worker(app.settings, concurrency or app.settings.worker_concurrency)
 
 
 cli.add_command(index_cmd)
+cli.add_command(jobs_cmd)
 cli.add_command(sample_library_cmd)
 cli.add_command(reindex_cmd)
 cli.add_command(tags_cmd)

@@ -13,7 +13,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from indexer.training_runs import TagReport, TagStatus, TrainingRecord
+from catalog.training_runs import TagReport, TagStatus, TrainingRecord
 
 COLUMNS = [f.name for f in fields(TagReport)]
 # short headers: the ten columns fit an 80-column terminal

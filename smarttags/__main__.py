@@ -1,0 +1,3 @@
+from smarttags.cli import main
+
+main()
