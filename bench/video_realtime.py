@@ -104,7 +104,7 @@ def measure_video(
         "elapsed_s": elapsed,
         "realtime_x": minutes * 60 / elapsed,
         "peak_rss_mb": rss,
-        "precision": settings.encode_precision,
+        "precision": engine.model.choice.image.path.label(),
         "max_frame_gap_s": settings.max_frame_gap_s,
     }
 

@@ -113,6 +113,35 @@ def save_processed(
     return saved
 
 
+def save_processed_many(
+    store: AssetStore, processed: list[tuple[Asset, bool]], retries: int
+) -> None:
+    """`save_processed` for many assets (each with its `keep_custom`), in one read and one
+    compare-and-set write per round where the store offers batches (`read_many`,
+    `replace_many`); the assets another writer changed meanwhile go round again."""
+    read_many = getattr(store, "read_many", None)
+    replace_many = getattr(store, "replace_many", None)
+    if read_many is None or replace_many is None:
+        for asset, keep_custom in processed:
+            save_processed(store, asset, retries, keep_custom)
+        return
+    pending = list(processed)
+    for _ in range(retries + 1):
+        current = read_many([asset.id for asset, _ in pending])
+        merged = []
+        for asset, keep_custom in pending:
+            stored = current.get(asset.id)
+            new = merge_overlay(asset, stored.asset if stored else None, keep_custom)
+            merged.append((new, stored.version if stored else None))
+        written = replace_many(merged)
+        pending = [item for item, ok in zip(pending, written, strict=True) if not ok]
+        if not pending:
+            return
+    raise WriteConflict(
+        f"{len(pending)} assets changed under {retries + 1} attempts to update them; try again"
+    )
+
+
 @dataclass(frozen=True)
 class Moderation:
     asset: Asset

@@ -334,6 +334,46 @@ class SqliteStore:
             self._stage(conn, [self._prepare_in_place(conn, asset)]).flush(conn, self._terms)
         return True
 
+    def read_many(self, asset_ids: list[str]) -> dict[str, Versioned]:
+        """`read` for many ids at once (absent ids are left out)."""
+        found: dict[str, Versioned] = {}
+        conn = self._conn()
+        for start in range(0, len(asset_ids), WRITE_BATCH):
+            chunk = asset_ids[start : start + WRITE_BATCH]
+            marks = ",".join("?" * len(chunk))
+            rows = conn.execute(
+                "SELECT a.id, d.doc, a.version FROM assets a JOIN docs d ON d.rowid = a.rowid "
+                f"WHERE a.id IN ({marks})",
+                chunk,
+            )
+            for asset_id, doc, version in rows:
+                found[asset_id] = Versioned(Asset.model_validate_json(doc), str(version))
+        return found
+
+    def replace_many(self, writes: list[tuple[Asset, str | None]]) -> list[bool]:
+        """`replace` for many assets in one transaction: each is written if its stored
+        version is still the expected one; the result says which were."""
+        conn = self._conn()
+        done: list[bool] = []
+        with self._writing(conn):
+            ids = [asset.id for asset, _ in writes]
+            versions: dict[str, str] = {}
+            for start in range(0, len(ids), WRITE_BATCH):
+                chunk = ids[start : start + WRITE_BATCH]
+                marks = ",".join("?" * len(chunk))
+                rows = conn.execute(f"SELECT id, version FROM assets WHERE id IN ({marks})", chunk)
+                versions.update({i: str(v) for i, v in rows})
+            accepted: dict[str, Asset] = {}
+            for asset, expected in writes:
+                ok = versions.get(asset.id) == expected and asset.id not in accepted
+                done.append(ok)
+                if ok:
+                    accepted[asset.id] = asset
+            if accepted:
+                prepared = [self._prepare_in_place(conn, a) for a in accepted.values()]
+                self._stage(conn, prepared).flush(conn, self._terms)
+        return done
+
     # folder settings and the audit log
     def folder_settings(self) -> list[FolderSetting]:
         rows = self._conn().execute("SELECT setting FROM folder_settings ORDER BY folder")

@@ -32,6 +32,17 @@ column): softmax scores compete, so a frame with a dog on a beach at sunset spli
 among the three, and a label's confidence drops when the vocabulary gains a synonym.
 Tagging is multi-label; each label needs a score of its own.
 
+SigLIP-family models (a logit bias, trained with a sigmoid per image-text pair): their own
+score for a pair is ``sigmoid(t * cos + b)`` with the model's logit scale ``t`` and bias ``b``.
+The pair logit ``t * cos + b`` is an increasing affine function of the cosine, and the robust
+z-score is unchanged by such a function (see the properties above), so the mapping gives a
+SigLIP model's pair logits and its cosines the same confidences: ``t`` and ``b`` drop out, and
+the indexer feeds cosines for every model. The sigmoid itself is not used as the confidence:
+its level was fitted to single web captions, so averaged prompt ensembles and vocabulary
+labels land far below 0.5 even when right (zero-shot SigLIP probabilities of a correct
+label are often a few percent), and it would not mean what a CLIP model's confidence means.
+Like any model, a SigLIP model gets its own (center, scale) entry in ``tag_calibration``.
+
 Limits: confidences are relative to the vocabulary, which should be large and varied
 (hundreds of labels, like the shipped ones); with a few dozen labels the median and MAD are
 noisy. The defaults are priors; refit center and scale per model on a labelled sample.

@@ -146,7 +146,11 @@ def key_hash(text: str) -> str:
 
 
 def save_npz_atomic(path: Path, **arrays: np.ndarray) -> None:
-    """Write arrays to `path` so that readers see the old file or the new one, never a part."""
+    """Write arrays to `path` so that readers see the old file or the new one, never a part.
+
+    No fsync: after a power cut the file may be empty or torn, which `load_npz` reads as a
+    miss, and the cache refills; an fsync per asset would cost more than the rest of its
+    write."""
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(
         dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp"
@@ -154,8 +158,6 @@ def save_npz_atomic(path: Path, **arrays: np.ndarray) -> None:
     try:
         with os.fdopen(descriptor, "wb") as handle:
             np.savez(handle, **arrays)
-            handle.flush()
-            os.fsync(handle.fileno())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +16,12 @@ import numpy as np
 from catalog.asset import MediaType, SmartTag
 from catalog.settings import Settings
 from indexer.embedding_cache import EmbeddingCache, content_hash
-from indexer.model import ClipModel, load_model
+from indexer.encoder import Encoder, load_encoder
 from indexer.tagger import tag_frames
 from indexer.vocabulary import LabelEmbeddings, load_label_embeddings
+
+# what the one-time preparation is doing: (what, done, total); total 0 when unknown
+Preparing = Callable[[str, int, int], None]
 
 SAMPLING_SETTINGS = (
     "frame_mode",
@@ -52,17 +55,20 @@ class TaggingEngine:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.cache = EmbeddingCache(settings)
-        self._model: ClipModel | None = None
+        self._model: Encoder | None = None
         self._vocabularies: list[LabelEmbeddings] = []
 
-    def prepare(self) -> None:
-        """Load the model and the vocabularies' text embeddings (once)."""
+    def prepare(self, progress: Preparing | None = None) -> None:
+        """Load the model and the vocabularies' text embeddings (once); the first run on a
+        machine also exports the model and measures the runtimes, saying so to `progress`."""
         if self._model is None:
-            self._model = load_model(self.settings)
-            self._vocabularies = load_label_embeddings(self._model, self.settings)
+            report = progress or (lambda what, done, total: None)
+            model = load_encoder(self.settings, lambda what: report(what, 0, 0))
+            self._vocabularies = load_label_embeddings(model, self.settings, report)
+            self._model = model
 
     @property
-    def model(self) -> ClipModel:
+    def model(self) -> Encoder:
         self.prepare()
         assert self._model is not None
         return self._model

@@ -57,7 +57,7 @@ def iter_frames(
 ) -> Iterator[Frame]:
     """Frames of an image (one, at 0 s) or a video (in time order), each size x size RGB."""
     if probe_result.media_type is MediaType.image:
-        yield _image_frame(Path(path), size)
+        yield image_frame(upright_image(Path(path), max(size, settings.thumbnail_px)), size)
         return
     plan = _Plan.of(probe_result, settings, size)
     source = _Source(Path(path), find_ffmpeg(settings.ffmpeg_binary), settings)
@@ -74,11 +74,18 @@ def iter_frames(
 # --- images -----------------------------------------------------------------------------
 
 
-def _image_frame(path: Path, size: int) -> Frame:
+def upright_image(path: Path, longest: int) -> Image.Image:
+    """The image as displayed (EXIF orientation applied), in RGB, decoded once for both the
+    frame and the poster: JPEGs at the smallest scale whose sides stay >= `longest`."""
     try:
-        upright = decode_upright(path, shorter=size)  # limits: one full-size copy at most
+        # limits: one full-size copy at most, whatever the image's pixel count
+        return decode_upright(path, shorter=longest)
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise MediaRejected.because(RejectReason.corrupt, f"image does not decode: {exc}") from None
+
+
+def image_frame(upright: Image.Image, size: int) -> Frame:
+    """The centre square of an image, scaled to size x size like CLIP's preprocessing."""
     square = ImageOps.fit(upright, (size, size), method=Image.Resampling.BICUBIC)
     return Frame(0.0, np.array(square, dtype=np.uint8))
 

@@ -22,16 +22,13 @@ from open_clip.factory import parse_model_name
 from open_clip.pretrained import download_pretrained
 
 from catalog.settings import Settings
+from indexer.model_errors import ModelUnavailable
 
 _HASH_CHUNK_BYTES = 1 << 20
 _WRAPPED_CONFIG_KEY = "model_cfg"  # the form open_clip writes next to Hub checkpoints
 _REQUIRED_CONFIG_KEYS = ("embed_dim", "vision_cfg", "text_cfg")
 _CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt", ".npz")
 _TAG_PREPROCESS_KEYS = ("mean", "std", "interpolation", "resize_mode")
-
-
-class ModelUnavailable(RuntimeError):
-    """The configured model or its weights cannot be loaded on this machine."""
 
 
 @dataclass(frozen=True)
@@ -48,22 +45,31 @@ class ClipModel:
     """An open_clip model ready for inference: uint8 frames and texts in, unit vectors out."""
 
     def __init__(
-        self, module: torch.nn.Module, tokenizer: Any, model_id: str, settings: Settings
+        self,
+        module: torch.nn.Module,
+        tokenizer: Any,
+        model_id: str,
+        settings: Settings,
+        precision: str = "fp32",
+        device: str = "cpu",
     ) -> None:
-        self._module = module.eval()
+        self._module = module.eval().to(device)
+        self.precision = precision
+        self.device = device
         self._tokenizer = tokenizer
         self.model_id = model_id
         self.image_size = _square_size(module.visual.image_size)
         self.logit_scale = float(module.logit_scale.exp().item())
+        bias = getattr(module, "logit_bias", None)  # SigLIP: sigmoid(scale * cos + bias)
+        self.logit_bias = None if bias is None else float(bias.item())
         self.embed_dim = _embed_dim(module, tokenizer)
         self._batch_size = settings.encode_batch_size
         self._text_batch_size = settings.text_batch_size
-        self._autocast = settings.encode_precision == "amp_bf16"
         self._input_dtype = _first_conv_dtype(module.visual)
         mean, std = _mean_std(module.visual)
         # (x / 255 - mean) / std folded into one multiply-add on the uint8 batch
-        self._pixel_scale = (1.0 / (255.0 * std)).view(1, 3, 1, 1)
-        self._pixel_shift = (-mean / std).view(1, 3, 1, 1)
+        self._pixel_scale = (1.0 / (255.0 * std)).view(1, 3, 1, 1).to(device)
+        self._pixel_shift = (-mean / std).view(1, 3, 1, 1).to(device)
 
     def encode_images(self, batch: np.ndarray) -> np.ndarray:
         """N x S x S x 3 uint8 frames (already at the model's input size) -> N x D unit vectors."""
@@ -90,34 +96,45 @@ class ClipModel:
                 f"got {batch.dtype} {batch.shape}"
             )
 
+    @property
+    def module(self) -> torch.nn.Module:
+        return self._module
+
+    @property
+    def tokenizer(self) -> Any:
+        return self._tokenizer
+
+    def pixel_normalization(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(scale, shift) that turn uint8 N x 3 x S x S pixels into the model's input."""
+        return self._pixel_scale, self._pixel_shift
+
     def _encode_image_chunk(self, frames: np.ndarray) -> np.ndarray:
-        with torch.inference_mode(), self._precision_context():
-            pixels = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
+        with torch.inference_mode():
+            pixels = torch.from_numpy(np.ascontiguousarray(frames)).to(self.device)
+            pixels = pixels.permute(0, 3, 1, 2)
             pixels = pixels.float().mul_(self._pixel_scale).add_(self._pixel_shift)
             features = self._module.encode_image(pixels.to(self._input_dtype))
             return _unit_rows(features)
 
     def _encode_text_chunk(self, texts: list[str]) -> np.ndarray:
-        with torch.inference_mode(), self._precision_context():
-            tokens = self._tokenizer(texts)
-            if _has_causal_argmax_text(self._module):
-                return _unit_rows(_encode_trimmed_text(self._module, tokens))
+        with torch.inference_mode():
+            tokens = self._tokenizer(texts).to(self.device)
+            if has_causal_argmax_text(self._module):
+                return _unit_rows(encode_causal_text(self._module, trim_padding(tokens)))
             return _unit_rows(self._module.encode_text(tokens))
-
-    def _precision_context(self) -> torch.autocast:
-        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=self._autocast)
 
 
 _MODELS: dict[tuple[Any, ...], ClipModel] = {}
 _MODELS_LOCK = threading.Lock()
 
 
-def load_model(settings: Settings) -> ClipModel:
-    """The model the settings name, built on first use and shared by the whole process."""
-    key = _cache_key(settings)
+def load_model(settings: Settings, precision: str = "fp32", device: str = "cpu") -> ClipModel:
+    """The model the settings name on torch at `precision` (fp32 or bf16) on `device` (cpu,
+    cuda), built on first use and shared by the whole process."""
+    key = (*_cache_key(settings), precision, device)
     with _MODELS_LOCK:
         if key not in _MODELS:
-            _MODELS[key] = _build(settings)
+            _MODELS[key] = _build(settings, precision, device)
         return _MODELS[key]
 
 
@@ -132,10 +149,9 @@ def _cache_key(settings: Settings) -> tuple[Any, ...]:
         _file_stamp(settings.model),
         settings.pretrained,
         _file_stamp(settings.pretrained),
-        settings.encode_precision,
         settings.encode_batch_size,
         settings.text_batch_size,
-        settings.torch_threads,
+        settings.inference_threads,
         settings.weights_cache_dir,
     )
 
@@ -149,38 +165,54 @@ def _file_stamp(value: str) -> tuple[int, int] | None:
     return stat.st_size, stat.st_mtime_ns
 
 
-def _build(settings: Settings) -> ClipModel:
+def _build(settings: Settings, precision: str, device: str) -> ClipModel:
+    from indexer.export_cache import remember_model_id
+
     set_torch_threads(settings)
     name, architecture_id = _resolve_architecture(settings)
     weights = _resolve_weights(name, settings)
     try:
-        module = create_open_clip(name, settings, weights)
+        module = create_open_clip(name, weights, precision)
     except (RuntimeError, ValueError, KeyError, OSError) as error:
         raise ModelUnavailable(
             f"could not load weights {weights.checkpoint} into model {name}: {error}"
         ) from error
     model_id = f"{architecture_id}/{weights.weights_id}"
-    return ClipModel(module, open_clip.get_tokenizer(name), model_id, settings)
+    remember_model_id(settings, model_id)  # later processes find the export without torch
+    tokenizer = open_clip.get_tokenizer(name)
+    return ClipModel(module, tokenizer, model_id, settings, precision, device)
 
 
 def create_open_clip(
-    name: str, settings: Settings, weights: Weights | None = None
+    name: str, weights: Weights | None = None, precision: str = "fp32"
 ) -> torch.nn.Module:
-    """The open_clip module at the configured precision; without `weights` it has random
+    """The open_clip module at `precision` (fp32, bf16); without `weights` it has random
     weights (benchmarks: the architecture, and so the cost, is the real one)."""
-    # open_clip's own "bf16" keeps LayerNorm in fp32; "amp_bf16" autocasts an fp32 model
-    return open_clip.create_model(
+    # open_clip's own "bf16" keeps LayerNorm in fp32
+    module = open_clip.create_model(
         name,
         pretrained=weights.checkpoint if weights else None,
-        precision="bf16" if settings.encode_precision == "bf16" else "fp32",
+        precision=precision,
         device="cpu",
         force_quick_gelu=bool(weights and weights.quick_gelu),
         force_preprocess_cfg=weights.preprocess if weights else None,
     )
+    return reparameterized(module)
+
+
+def reparameterized(module: torch.nn.Module) -> torch.nn.Module:
+    """MobileCLIP's towers train with parallel branches that fold into one for inference
+    (timm's reparameterization; other models have nothing to fold and skip the import)."""
+    hooks = ("reparameterize", "switch_to_deploy")
+    if not any(hasattr(part, hook) for part in module.modules() for hook in hooks):
+        return module
+    from timm.utils.model import reparameterize_model
+
+    return reparameterize_model(module.eval(), inplace=True)
 
 
 def set_torch_threads(settings: Settings) -> None:
-    torch.set_num_threads(settings.torch_threads or os.cpu_count() or 1)
+    torch.set_num_threads(settings.inference_threads or os.cpu_count() or 1)
 
 
 def _resolve_architecture(settings: Settings) -> tuple[str, str]:
@@ -342,7 +374,7 @@ def _first_conv_dtype(visual: torch.nn.Module) -> torch.dtype:
     return torch.float32
 
 
-def _has_causal_argmax_text(module: torch.nn.Module) -> bool:
+def has_causal_argmax_text(module: torch.nn.Module) -> bool:
     return (
         isinstance(module, open_clip.CLIP)
         and getattr(module, "text_pool_type", None) == "argmax"
@@ -350,27 +382,31 @@ def _has_causal_argmax_text(module: torch.nn.Module) -> bool:
     )
 
 
-def _encode_trimmed_text(module: open_clip.CLIP, tokens: torch.Tensor) -> torch.Tensor:
-    """CLIP.encode_text on the tokens up to the batch's last end-of-text token only.
+def trim_padding(tokens: torch.Tensor) -> torch.Tensor:
+    """The tokens up to the batch's last end-of-text token (CLIP's highest id).
 
     The text tower is causal and reads its output at the end-of-text token, so the padding
     after it cannot change the result; prompts are a dozen tokens of the 77-token context,
     and skipping the rest makes a vocabulary's first embedding several times faster.
     """
-    length = int(tokens.argmax(dim=-1).max()) + 1
-    tokens = tokens[:, :length]
+    return tokens[:, : int(tokens.argmax(dim=-1).max()) + 1]
+
+
+def encode_causal_text(module: open_clip.CLIP, tokens: torch.Tensor) -> torch.Tensor:
+    """CLIP.encode_text for tokens of any length up to the context (see trim_padding)."""
+    length = tokens.shape[1]
     cast_dtype = module.transformer.get_cast_dtype()
     x = module.token_embedding(tokens).to(cast_dtype)
     x = x + module.positional_embedding[:length].to(cast_dtype)
     x = module.transformer(x, attn_mask=module.attn_mask[:length, :length])
     x = module.ln_final(x)
-    x = x[torch.arange(len(x)), tokens.argmax(dim=-1)]
+    x = x[torch.arange(x.shape[0]), tokens.argmax(dim=-1)]
     projection = module.text_projection
     return projection(x) if isinstance(projection, torch.nn.Linear) else x @ projection
 
 
 def _unit_rows(features: torch.Tensor) -> np.ndarray:
-    features = features.float()
+    features = features.float().cpu()
     features = features / features.norm(dim=-1, keepdim=True).clamp_min(torch.finfo().tiny)
     return features.numpy()
 

@@ -1,8 +1,16 @@
-"""The ingest pipeline: files in, tagged asset documents out.
+"""The ingest pipeline: files in, tagged asset documents out, with no per-asset overhead.
 
-A producer thread probes and decodes upcoming files (ffmpeg runs in its own process) while
-the calling thread encodes frames and writes assets, so decoding overlaps inference. Each
-asset is written once, whole, after its file is done: a run killed half-way leaves no
+- Decoding: `decode_workers` threads probe, hash and decode upcoming files (images with PIL in
+  this process, decoded once for the poster and the frame; videos through one ffmpeg
+  process where the keyframes allow), ahead of the encoder.
+- Encoding: the calling thread gathers frames of any number of assets into batches of
+  `encode_batch_size`, and encodes a batch when it is full or when no decoded frame is
+  waiting, so the encoder never idles for a batch to fill.
+- Writing: finished assets are written `write_batch_assets` at a time (or after
+  `write_batch_s`) through one compare-and-set per batch that keeps the moderation overlay
+  (catalog.curation.save_processed_many).
+
+An asset is written once, whole, after its file is done: a run killed half-way leaves no
 half-written asset, and the next run skips what is already done (same fingerprint).
 """
 
@@ -10,6 +18,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -18,17 +27,17 @@ from typing import Any
 import numpy as np
 
 from catalog.asset import Asset, AssetStatus, MediaType, utc_now
-from catalog.curation import save_processed, update_asset
+from catalog.curation import save_processed_many, update_asset
 from catalog.folders import FolderPolicy
 from catalog.settings import Settings
 from catalog.store import AssetStore
 from indexer.custom_tags import CustomTagger, apply_custom_tags
-from indexer.engine import TaggingEngine
-from indexer.frames import Frame, iter_frames
+from indexer.engine import Preparing, TaggingEngine
+from indexer.frames import Frame, image_frame, iter_frames, upright_image
 from indexer.limits import MISSING_FILE, SKIPPED, vanished
 from indexer.probe import MediaRejected, ProbeResult, probe
 from indexer.scan import FileTask
-from indexer.thumbnails import find_poster, write_poster
+from indexer.thumbnails import find_poster, write_image_poster, write_poster
 
 Progress = Callable[[int, int, str], None]
 DISABLED_REASON = "smart_tags_disabled"
@@ -121,6 +130,30 @@ class _Decoded:
 _DONE = object()
 
 
+@dataclass
+class _FrameBatch:
+    """Frames waiting for the encoder, each with the key of its asset."""
+
+    frames: list[tuple[int, Frame]] = field(default_factory=list)
+
+    def add(self, key: int, frames: list[Frame]) -> None:
+        self.frames += [(key, frame) for frame in frames]
+
+
+@dataclass
+class _InFlight:
+    """An asset between its first decoded frame and its write."""
+
+    embeddings: list[np.ndarray] = field(default_factory=list)
+    stamps: list[float] = field(default_factory=list)
+    waiting: int = 0  # frames handed to the batch, not encoded yet
+    last: Any = None  # the producer's closing message, once it came
+
+    @property
+    def ready(self) -> bool:
+        return self.last is not None and self.waiting == 0
+
+
 class IndexRun:
     def __init__(
         self,
@@ -130,49 +163,62 @@ class IndexRun:
         reprocess: bool = False,
         progress: Progress | None = None,
         use_cache: bool = True,
+        preparing: Preparing | None = None,
     ) -> None:
         """`reprocess`: process unchanged files too; `use_cache=False`: decode and encode
-        again even when the embedding cache has the file (`reindex --full`)."""
+        again even when the embedding cache has the file (`reindex --full`); `preparing`
+        hears about the one-time model export and vocabulary embedding."""
         self.settings = settings
         self.store = store
         self.engine = engine
         self.reprocess = reprocess
         self.use_cache = use_cache
         self.progress = progress or (lambda done, total, current: None)
+        self.preparing = preparing
         self._stop = threading.Event()
+        self._writes: list[tuple[Asset, bool]] = []
+        self._writes_since = 0.0
         self.policy = FolderPolicy([], settings.smart_tags_enabled_by_default)
         self.custom: CustomTagger | None = None
 
     def run(self, tasks: list[FileTask]) -> IndexSummary:
-        self.engine.prepare()
+        self.engine.prepare(self.preparing)
         self.custom = CustomTagger.latest(self.settings, self.engine.model_id)
         self.policy = FolderPolicy(
             self.store.folder_settings(), self.settings.smart_tags_enabled_by_default
         )
         summary = IndexSummary()
-        inbox: queue.Queue = queue.Queue(maxsize=self.settings.prefetch_chunks)
-        producer = threading.Thread(target=self._produce, args=(tasks, inbox), daemon=True)
-        producer.start()
+        inbox: queue.Queue = queue.Queue(maxsize=self.settings.prefetch_assets)
+        pending = iter(tasks)
+        lock = threading.Lock()
+        workers = [
+            threading.Thread(target=self._produce, args=(pending, lock, inbox), daemon=True)
+            for _ in range(min(self.settings.decode_workers, max(len(tasks), 1)))
+        ]
+        for worker in workers:
+            worker.start()
         try:
-            self._consume(inbox, summary, len(tasks))
+            self._consume(inbox, summary, len(tasks), len(workers))
         finally:
             self._stop.set()
-            while producer.is_alive():  # unblock a producer waiting on a full queue
+            while any(worker.is_alive() for worker in workers):  # unblock full-queue waits
                 try:
                     inbox.get_nowait()
                 except queue.Empty:
-                    producer.join(0.05)
+                    time.sleep(0.01)
         return summary
 
     # producer side: probe, cache lookup, decode
-    def _produce(self, tasks: list[FileTask], inbox: queue.Queue) -> None:
+    def _produce(self, pending: Iterator[FileTask], lock: threading.Lock, inbox: queue.Queue):
         try:
-            for task in tasks:
-                if self._stop.is_set():
+            while not self._stop.is_set():
+                with lock:
+                    task = next(pending, None)
+                if task is None:
                     break
                 self._produce_one(task, inbox)
         finally:
-            inbox.put(_DONE)  # always: the consumer must never wait forever
+            inbox.put(_DONE)  # always, once per worker: the consumer must never wait forever
 
     def _produce_one(self, task: FileTask, inbox: queue.Queue) -> None:
         try:
@@ -215,8 +261,9 @@ class IndexRun:
             return
         digest = self.engine.content_hash(task.path)
         same_content = existing is not None and existing.content_hash == digest
+        picture = None
         if not (same_content and find_poster(self.settings, task.asset_id)):
-            write_poster(task.path, found, self.settings, task.asset_id)
+            picture = self._poster(task, found)
         effective = self.policy.effective(_folder_of(task.rel), found.media_type)
         if not effective.enabled:
             reason = (
@@ -227,15 +274,35 @@ class IndexRun:
             return
         cached = self.engine.cached_embeddings(digest) if self.use_cache else None
         if cached is None:
-            chunk: list[Frame] = []
-            for frame in iter_frames(task.path, found, self.settings, self.engine.image_size):
-                chunk.append(frame)
-                if len(chunk) >= self.settings.encode_batch_size:
-                    yield _Chunk(task, chunk)
-                    chunk = []
-            if chunk:
-                yield _Chunk(task, chunk)
+            yield from self._chunks(task, found, picture)
         yield _Decoded(task, existing, found, digest, fingerprint, cached)
+
+    def _poster(self, task: FileTask, found: ProbeResult) -> Any:
+        """Write the poster; for an image, return the decoded picture for its frame too."""
+        if found.is_video:
+            write_poster(task.path, found, self.settings, task.asset_id)
+            return None
+        picture = upright_image(task.path, self._image_longest())
+        write_image_poster(picture, self.settings, task.asset_id)
+        return picture
+
+    def _image_longest(self) -> int:
+        return max(self.engine.image_size, self.settings.thumbnail_px)
+
+    def _chunks(self, task: FileTask, found: ProbeResult, picture: Any) -> Iterator[_Chunk]:
+        size = self.engine.image_size
+        if not found.is_video:
+            picture = picture or upright_image(task.path, self._image_longest())
+            yield _Chunk(task, [image_frame(picture, size)])
+            return
+        chunk: list[Frame] = []
+        for frame in iter_frames(task.path, found, self.settings, size):
+            chunk.append(frame)
+            if len(chunk) >= self.settings.encode_batch_size:
+                yield _Chunk(task, chunk)
+                chunk = []
+        if chunk:
+            yield _Chunk(task, chunk)
 
     def _policy_changed(self, existing: Asset) -> bool:
         """A folder setting changed since the asset was processed: process it again."""
@@ -245,22 +312,68 @@ class IndexRun:
         ).startswith(DISABLED_REASON)
         return (enabled and was_disabled) or (not enabled and existing.status is AssetStatus.tagged)
 
-    # consumer side: encode, tag, write
-    def _consume(self, inbox: queue.Queue, summary: IndexSummary, total: int) -> None:
-        embeddings: list[np.ndarray] = []
-        stamps: list[float] = []
-        done = 0
-        while (message := inbox.get()) is not _DONE:
-            if isinstance(message, _Chunk):
-                self.progress(done, total, message.task.rel)
-                embeddings.append(self.engine.encode([f.rgb for f in message.frames]))
-                stamps += [f.timestamp_s for f in message.frames]
+    # consumer side: encode across assets, tag, write in batches
+    def _consume(
+        self, inbox: queue.Queue, summary: IndexSummary, total: int, producers: int
+    ) -> None:
+        """Encode here; tag and write in a finisher thread, so that the encoder does not wait
+        for that Python work (the runtimes release the GIL while they compute)."""
+        finisher = _Finisher(self, summary, total)
+        finisher.start()
+        try:
+            self._encode_all(inbox, finisher, total, producers)
+        finally:
+            finisher.close()
+
+    def _encode_all(
+        self, inbox: queue.Queue, finisher: _Finisher, total: int, producers: int
+    ) -> None:
+        batch = _FrameBatch()
+        assets: dict[int, _InFlight] = {}
+        running = producers
+        while running:
+            try:  # with frames waiting, encode rather than wait for more
+                message = inbox.get(block=not batch.frames)
+            except queue.Empty:
+                self._encode(batch, assets, finisher)
                 continue
-            outcome = self._finish(message, embeddings, stamps)
-            embeddings, stamps = [], []
-            summary.add(outcome)
-            done += 1
-            self.progress(done, total, message.task.rel)
+            if message is _DONE:
+                running -= 1
+                continue
+            state = assets.setdefault(id(message.task), _InFlight())
+            if isinstance(message, _Chunk):
+                state.waiting += len(message.frames)
+                batch.add(id(message.task), message.frames)
+                self.progress(finisher.done, total, message.task.rel)
+                if len(batch.frames) >= self.settings.encode_batch_size:
+                    self._encode(batch, assets, finisher)
+                continue
+            state.last = message
+            _hand_over_ready(assets, finisher)
+        self._encode(batch, assets, finisher)
+
+    def _encode(
+        self, batch: _FrameBatch, assets: dict[int, _InFlight], finisher: _Finisher
+    ) -> None:
+        if batch.frames:
+            embeddings = self.engine.encode([frame.rgb for _, frame in batch.frames])
+            for (key, frame), vector in zip(batch.frames, embeddings, strict=True):
+                state = assets[key]
+                state.embeddings.append(vector)
+                state.stamps.append(frame.timestamp_s)
+                state.waiting -= 1
+            batch.frames.clear()
+        _hand_over_ready(assets, finisher)
+
+    def finish_one(self, state: _InFlight) -> Outcome:
+        embeddings = [np.stack(state.embeddings)] if state.embeddings else []
+        return self._finish(state.last, embeddings, state.stamps)
+
+    def writes_due(self) -> bool:
+        return bool(self._writes) and (
+            len(self._writes) >= self.settings.write_batch_assets
+            or time.monotonic() - self._writes_since >= self.settings.write_batch_s
+        )
 
     def _finish(self, message: Any, embeddings: list[np.ndarray], stamps: list[float]) -> Outcome:
         task = message.task
@@ -281,7 +394,15 @@ class IndexRun:
         return Outcome(task.rel, task.asset_id, "tagged")
 
     def _save(self, asset: Asset, keep_custom: bool = True) -> None:
-        save_processed(self.store, asset, self.settings.write_retries, keep_custom)
+        """Queue the asset for the next batched write."""
+        if not self._writes:
+            self._writes_since = time.monotonic()
+        self._writes.append((asset, keep_custom))
+
+    def _flush_writes(self) -> None:
+        if self._writes:
+            save_processed_many(self.store, self._writes, self.settings.write_retries)
+            self._writes = []
 
     def _save_rejected(self, msg: _Rejected) -> None:
         """Record what went wrong over what is stored now, losing nothing of it."""
@@ -354,6 +475,63 @@ class IndexRun:
                 **update,
             }
         )
+
+
+def _hand_over_ready(assets: dict[int, _InFlight], finisher: _Finisher) -> None:
+    for key in [k for k, state in assets.items() if state.ready]:
+        finisher.put(assets.pop(key))
+
+
+class _Finisher(threading.Thread):
+    """Tags encoded assets and writes them in batches, beside the encoding thread."""
+
+    _CLOSE = object()
+
+    def __init__(self, run: IndexRun, summary: IndexSummary, total: int) -> None:
+        super().__init__(daemon=True)
+        self.pipeline = run
+        self.summary = summary
+        self.total = total
+        self.done = 0
+        self._queue: queue.Queue = queue.Queue(maxsize=run.settings.write_batch_assets * 2)
+        self._error: BaseException | None = None
+
+    def put(self, state: _InFlight) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(state)
+
+    def close(self) -> None:
+        """Finish what was handed over, write it, and raise what went wrong, if anything."""
+        self._queue.put(self._CLOSE)
+        self.join()
+        if self._error is not None:
+            raise self._error
+
+    def run(self) -> None:
+        run = self.pipeline
+        closed = False
+        try:
+            while True:
+                try:
+                    state = self._queue.get(timeout=run.settings.write_batch_s)
+                except queue.Empty:
+                    state = None
+                if state is self._CLOSE:
+                    closed = True
+                    break
+                if state is not None:
+                    self.summary.add(run.finish_one(state))
+                    self.done += 1
+                    run.progress(self.done, self.total, state.last.task.rel)
+                if run.writes_due():
+                    run._flush_writes()
+            run._flush_writes()
+        except BaseException as error:  # handed to the encoding thread at its next put/close
+            self._error = error
+            # let the encoding thread finish (unless it already closed: the last write failed)
+            while not closed and self._queue.get() is not self._CLOSE:
+                pass
 
 
 def with_custom_tags(

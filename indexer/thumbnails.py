@@ -42,6 +42,15 @@ def write_poster(path: Path, probe_result: ProbeResult, settings: Settings, asse
     return target
 
 
+def write_image_poster(upright: Image.Image, settings: Settings, asset_id: str) -> Path:
+    """The poster of an image already decoded upright (frames.upright_image)."""
+    target = poster_path(settings, asset_id)
+    picture = upright.copy()
+    picture.thumbnail((settings.thumbnail_px, settings.thumbnail_px), Image.Resampling.BICUBIC)
+    _save_atomically(picture, target, settings.thumbnail_quality)
+    return target
+
+
 def _image_poster(path: Path, longest: int) -> Image.Image:
     try:
         picture = decode_upright(path, longer=longest)

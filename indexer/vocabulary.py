@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -43,6 +44,11 @@ class TextEncoder(Protocol):
     model_id: str
 
     def encode_texts(self, texts: list[str]) -> np.ndarray: ...
+
+
+# what embedding a vocabulary is doing: (what, prompts done, prompts in all)
+Progress = Callable[[str, int, int], None]
+_PROGRESS_BATCHES = 2  # text batches between two progress updates
 
 
 @dataclass(frozen=True)
@@ -129,14 +135,18 @@ def as_action(label: str) -> str:
 
 
 def label_embeddings(
-    vocabulary: Vocabulary, encoder: TextEncoder, settings: Settings
+    vocabulary: Vocabulary,
+    encoder: TextEncoder,
+    settings: Settings,
+    progress: Progress | None = None,
 ) -> LabelEmbeddings:
     """The vocabulary's label embeddings under the encoder's model, from the disk cache if there."""
     path = _cache_path(vocabulary, encoder.model_id, settings)
     cached = _read_cached(path, vocabulary, encoder.model_id)
     if cached is not None:
         return cached
-    vectors = _encode_ensembles(vocabulary, encoder)
+    slice_size = settings.text_batch_size * _PROGRESS_BATCHES
+    vectors = _encode_ensembles(vocabulary, encoder, slice_size, progress)
     save_npz_atomic(
         path,
         labels=np.array(vocabulary.labels),
@@ -148,10 +158,12 @@ def label_embeddings(
     )
 
 
-def load_label_embeddings(encoder: TextEncoder, settings: Settings) -> list[LabelEmbeddings]:
+def load_label_embeddings(
+    encoder: TextEncoder, settings: Settings, progress: Progress | None = None
+) -> list[LabelEmbeddings]:
     """Object and action label embeddings of the configured vocabularies."""
     return [
-        label_embeddings(load_vocabulary(kind, settings), encoder, settings)
+        label_embeddings(load_vocabulary(kind, settings), encoder, settings, progress)
         for kind in SHIPPED_FILES
     ]
 
@@ -173,11 +185,39 @@ def _read_cached(path: Path, vocabulary: Vocabulary, model_id: str) -> LabelEmbe
     return LabelEmbeddings(vocabulary.kind, labels, vectors, model_id, vocabulary.content_hash)
 
 
-def _encode_ensembles(vocabulary: Vocabulary, encoder: TextEncoder) -> np.ndarray:
+def _encode_ensembles(
+    vocabulary: Vocabulary, encoder: TextEncoder, slice_size: int, progress: Progress | None
+) -> np.ndarray:
     texts = [prompt for prompts in vocabulary.prompts for prompt in prompts]
-    encoded = encoder.encode_texts(texts)
+    encoded = _encode_in_slices(texts, encoder, slice_size, progress, f"{vocabulary.kind}")
     owners = np.repeat(np.arange(len(vocabulary.labels)), [len(p) for p in vocabulary.prompts])
     sums = np.zeros((len(vocabulary.labels), encoded.shape[1]), dtype=np.float64)
     np.add.at(sums, owners, encoded)
     norms = np.linalg.norm(sums, axis=1, keepdims=True)
     return (sums / np.maximum(norms, np.finfo(np.float64).tiny)).astype(np.float32)
+
+
+def _encode_in_slices(
+    texts: list[str],
+    encoder: TextEncoder,
+    slice_size: int,
+    progress: Progress | None,
+    what: str,
+) -> np.ndarray:
+    """Encode in slices of similar length (the runtime cuts padding per batch), reporting
+    progress after each."""
+    order = sorted(range(len(texts)), key=lambda index: len(texts[index]))
+    out: np.ndarray | None = None
+    label = f"embedding the {what} vocabulary"
+    for start in range(0, len(order), slice_size):
+        picked = order[start : start + slice_size]
+        if progress is not None:
+            progress(label, start, len(texts))
+        vectors = encoder.encode_texts([texts[index] for index in picked])
+        if out is None:
+            out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
+        out[picked] = vectors
+    if progress is not None:
+        progress(label, len(texts), len(texts))
+    assert out is not None  # parse_vocabulary refuses an empty vocabulary
+    return out

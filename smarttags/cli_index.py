@@ -69,7 +69,7 @@ def index_cmd(
     """
     from indexer.engine import TaggingEngine
     from indexer.ffmpeg_tools import FfmpegNotFound
-    from indexer.model import ModelUnavailable
+    from indexer.model_errors import ModelUnavailable
     from indexer.pipeline import IndexRun
     from indexer.scan import ScanError, scan
 
@@ -84,12 +84,17 @@ def index_cmd(
         job = bar.add_task("index", total=len(tasks), current="loading the model")
 
         def report(done: int, total: int, current: str) -> None:
-            bar.update(job, completed=done, current=current)
+            bar.update(job, completed=done, total=total, current=current)
+
+        def preparing(what: str, done: int, total: int) -> None:
+            # the first run exports the model and embeds the vocabularies: show that first
+            bar.update(job, completed=done, total=total or None, current=what)
 
         try:
-            summary = IndexRun(settings, store, TaggingEngine(settings), reprocess, report).run(
-                tasks
+            run = IndexRun(
+                settings, store, TaggingEngine(settings), reprocess, report, preparing=preparing
             )
+            summary = run.run(tasks)
         except (ModelUnavailable, FfmpegNotFound) as exc:
             bar.stop()
             store.close()

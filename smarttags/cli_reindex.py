@@ -109,7 +109,7 @@ def reindex_cmd(
 def _reprocess(app, paths, folder, asset_ids, mode, library_root, as_json) -> None:
     from indexer.engine import TaggingEngine
     from indexer.ffmpeg_tools import FfmpegNotFound
-    from indexer.model import ModelUnavailable
+    from indexer.model_errors import ModelUnavailable
     from indexer.reprocess import Mode, Reprocess, Selection, SelectionError
     from indexer.scan import ScanError
 

@@ -32,7 +32,7 @@ _FILE_WIDTH = 160  # a table written to a file is not squeezed to a terminal's w
 def _run_with_bar(label: str, run: Callable[[ProgressFn], T]) -> T:
     """Call run(progress) under a progress bar on stderr; setup failures exit cleanly."""
     from indexer.ffmpeg_tools import FfmpegNotFound
-    from indexer.model import ModelUnavailable
+    from indexer.model_errors import ModelUnavailable
 
     with progress_bar(Console(stderr=True), label) as bar:
         task = bar.add_task(label, total=None, current="loading the model")

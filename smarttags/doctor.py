@@ -87,7 +87,8 @@ def check_ffmpeg(settings: Settings) -> Check:
 def check_model(settings: Settings) -> Check:
     name = f"model ({settings.model}, {settings.pretrained})"
     try:
-        from indexer.model import ModelUnavailable, load_model
+        from indexer.encoder import describe_runtime
+        from indexer.model_errors import ModelUnavailable
     except ImportError as exc:
         return Check(
             name,
@@ -96,7 +97,7 @@ def check_model(settings: Settings) -> Check:
             "pip install 'smarttags[indexer]'",
         )
     try:
-        model = load_model(settings)
+        detail = describe_runtime(settings)
     except ModelUnavailable as exc:
         return Check(
             name,
@@ -105,7 +106,7 @@ def check_model(settings: Settings) -> Check:
             "set SMARTTAGS_MODEL / SMARTTAGS_PRETRAINED to a local model config and "
             "checkpoint, or allow the download once",
         )
-    return Check(name, True, f"loaded: {model.model_id}, input {model.image_size}px")
+    return Check(name, True, detail)
 
 
 CHECKS: list[Callable[[Settings], Check]] = [

@@ -10,9 +10,9 @@ from click.testing import CliRunner
 
 from catalog.jsonl import export_lines, import_jsonl
 from catalog.sqlite_store import SqliteStore
-from smarttags.cli import cli
 from query.plan import SearchRequest
 from query.service import search
+from smarttags.cli import cli
 from tests.backends import make_settings
 
 

@@ -49,7 +49,8 @@ def settings_for(tmp_path: Path, tiny_model, **overrides):
         tmp_path / "data",
         model=str(config),
         pretrained=str(checkpoint),
-        encode_precision="fp32",
+        inference_runtime="torch",
+        inference_precision="fp32",
         encode_batch_size=8,
         **{**LOW, **overrides},
     )
@@ -234,7 +235,8 @@ def test_oversize_and_non_utf8_names(tmp_path, media_lib, tiny_model):
 
 
 def test_a_killed_run_resumes_without_duplicates(tmp_path, media_lib, tiny_model):
-    settings = settings_for(tmp_path, tiny_model)
+    # writes in batches of two, so that the kill can land between two batches
+    settings = settings_for(tmp_path, tiny_model, write_batch_assets=2)
     root = build_library(
         tmp_path / "lib",
         media_lib,

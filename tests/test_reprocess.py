@@ -177,7 +177,7 @@ def test_contract_holds_for_curated_tags_after_reprocessing(
     make_store, tmp_path, media_lib, tiny_model
 ):
     probe_settings = settings_for(tmp_path, tiny_model)
-    media = ("model", "pretrained", "encode_precision", "encode_batch_size", "use_ffprobe")
+    media = ("model", "pretrained", "inference_runtime", "encode_batch_size", "use_ffprobe")
     media += ("min_object_confidence", "min_action_confidence")
     store = make_store(**probe_settings.model_dump(include=set(media)))
     settings = store.settings
@@ -271,7 +271,7 @@ def test_an_asset_moved_into_a_disabled_folder_follows_its_new_folder(
 
 # CLI and HTTP
 def _cli_env(settings) -> dict[str, str]:
-    names = ("model", "pretrained", "encode_precision", "use_ffprobe", "min_object_confidence")
+    names = ("model", "pretrained", "inference_runtime", "use_ffprobe", "min_object_confidence")
     return {f"SMARTTAGS_{n.upper()}": str(getattr(settings, n)) for n in names}
 
 

@@ -210,6 +210,19 @@ def test_confidences_ignore_shift_and_scale_of_all_similarities():
     np.testing.assert_allclose(robust_z_scores(similarities - 1.0), robust_z_scores(similarities))
 
 
+def test_siglip_pair_logits_give_the_confidences_of_their_cosines():
+    # SigLIP scores a pair sigmoid(t * cos + b); t and b as in released SigLIP 2 checkpoints
+    scale, bias = 117.0, -12.7
+    calibration = Calibration(center=3.5, scale=0.7)
+    cosines = np.random.default_rng(2).normal(0.02, 0.01, size=(3, 500))
+    cosines[:, 7] += 0.06  # the label that is in the picture
+    pair_probability = 1 / (1 + np.exp(-(scale * cosines + bias)))
+    assert pair_probability[:, 7].max() < 0.5  # the model's own sigmoid: right, yet low
+    confidences = calibration.confidences(cosines)
+    np.testing.assert_allclose(calibration.confidences(scale * cosines + bias), confidences, 1e-5)
+    assert (confidences[:, 7] > 0.9).all() and (np.argmax(confidences, axis=1) == 7).all()
+
+
 def test_default_threshold_means_standing_out_not_chance():
     settings = Settings()
     calibration = calibration_for(settings)

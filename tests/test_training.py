@@ -368,9 +368,9 @@ def cli(world):
     settings = world.settings
     overrides = {
         name: getattr(settings, name)
-        for name in ("data_dir", "model", "pretrained", "backend", "encode_precision")
+        for name in ("data_dir", "model", "pretrained", "backend", "inference_runtime")
     }
-    overrides["torch_threads"] = 1
+    overrides["inference_threads"] = 1
 
     def invoke(command, *args: str):
         return CliRunner().invoke(command, list(args), obj=AppContext(overrides))

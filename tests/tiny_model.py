@@ -56,9 +56,11 @@ def tiny_settings(directory: Path, seed: int = 0, **overrides: Any) -> Settings:
         "model": str(config_path),
         "pretrained": str(checkpoint_path),
         "data_dir": directory / "data",
-        "encode_precision": "fp32",
+        # torch fp32 unless a test asks for another path: no export or measuring per test
+        "inference_runtime": "torch",
+        "inference_precision": "fp32",
         "encode_batch_size": 4,
-        "torch_threads": 1,
+        "inference_threads": 1,
     }
     values.update(overrides)
     return Settings(**values)
