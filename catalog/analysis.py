@@ -91,3 +91,9 @@ def analyze_unique(text: str) -> list[str]:
 def tag_tokens(name: str) -> tuple[str, ...]:
     """`analyze_unique` of a tag name, cached: a library repeats a few thousand tag names."""
     return tuple(analyze_unique(name))
+
+
+def word_terms(text: str) -> list[tuple[str, str | None]]:
+    """Each word as typed (folded) and the term it searches for; None for a stop word."""
+    words = _WORD.findall(_fold(_POSSESSIVE.sub("", text)))
+    return [(w, None if w in STOP_WORDS else _stem(w[:MAX_TOKEN_CHARS])) for w in words]

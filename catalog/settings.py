@@ -118,6 +118,9 @@ class Settings(BaseSettings):
     # open_clip pretrained tag, or a local checkpoint path; DataComp-XL weights: the same
     # ViT-B-32 cost as LAION-2B's, 69.2% instead of 66.6% zero-shot ImageNet (README table)
     pretrained: str = "datacomp_xl_s13b_b90k"
+    hub_host: str = "huggingface.co"  # where pretrained tags are downloaded from
+    hub_port: int = 443
+    hub_probe_timeout_s: float = Field(2.0, gt=0)  # unreachable within this: offline at once
     weights_cache_dir: Path | None = None  # where fetched weights live; None: open_clip's default
     object_vocabulary: Path | None = None  # None: the shipped indexer/vocabularies/objects.txt
     action_vocabulary: Path | None = None  # None: the shipped indexer/vocabularies/actions.txt

@@ -22,7 +22,8 @@ from open_clip.factory import parse_model_name
 from open_clip.pretrained import download_pretrained
 
 from catalog.settings import Settings
-from indexer.model_errors import ModelUnavailable
+from indexer.hub import hub_reachable
+from indexer.model_errors import ModelUnavailable, local_weights_help
 
 _HASH_CHUNK_BYTES = 1 << 20
 _WRAPPED_CONFIG_KEY = "model_cfg"  # the form open_clip writes next to Hub checkpoints
@@ -291,6 +292,7 @@ def _resolve_weights(name: str, settings: Settings) -> Weights:
 
 
 def _fetch_tag(name: str, tag: str, tag_config: dict[str, Any], settings: Settings) -> str:
+    online = hub_reachable(settings)  # once, quickly: offline, nothing waits on retries
     try:
         fetched = download_pretrained(tag_config, cache_dir=_weights_cache_dir(settings))
     except Exception as error:  # the hub client raises many kinds, all meaning "not here"
@@ -298,12 +300,14 @@ def _fetch_tag(name: str, tag: str, tag_config: dict[str, Any], settings: Settin
     else:
         reason = "the download gave no file"
     if not fetched or not Path(fetched).is_file():
+        where = (
+            "could not be downloaded"
+            if online
+            else f"the model hub ({settings.hub_host}) cannot be reached from here"
+        )
         raise ModelUnavailable(
             f"the pretrained weights {tag!r} of model {name} are not in the local cache and "
-            f"could not be downloaded (no internet access?). Fetch them on a machine with "
-            f"internet access, or point SMARTTAGS_PRETRAINED at a local checkpoint file and "
-            f"SMARTTAGS_MODEL at its architecture (a model name or a model-config JSON). "
-            f"Cause: {reason}"
+            f"{where}; {local_weights_help(name)} (cause: {reason})"
         )
     return str(fetched)
 

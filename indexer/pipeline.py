@@ -460,6 +460,8 @@ class IndexRun:
             "status": AssetStatus(err.status),
             "status_reason": f"{err.reason}: {err.detail}",
             "fingerprint": msg.fingerprint or None,
+            # where the file is, so that a reindex finds it again (and says the same)
+            "library_root": str(msg.task.root),
         }
         if msg.existing is not None:  # keep what is stored; only say what went wrong
             return msg.existing.model_copy(update={**update, "updated_at": utc_now()})

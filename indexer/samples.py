@@ -18,7 +18,8 @@ SAMPLES: tuple[tuple[str, str, float | None], ...] = (
     ("products/stills/pattern.png", "testsrc=size=800x600", None),
     ("products/stills/fractal.webp", "mandelbrot=size=800x600", None),
 )
-BROKEN = "inbox/broken-upload.mp4"  # shows how a bad file is reported
+BROKEN = "inbox/broken-upload.mp4"  # an upload cut off half-way: shows how a failure reads
+BROKEN_SHARE = 0.5  # of the whole clip: the mp4 index (moov box, written last) is lost
 
 
 def _ffmpeg(binary: str, source: str, seconds: float | None, target: Path) -> None:
@@ -43,6 +44,8 @@ def make_sample_library(root: Path, ffmpeg_binary: str | None = None) -> list[Pa
             _ffmpeg(binary, source, seconds, target)
         made.append(target)
     broken = root / BROKEN
-    broken.parent.mkdir(parents=True, exist_ok=True)
-    broken.write_bytes(b"this upload was cut off")
+    if not broken.exists():
+        broken.parent.mkdir(parents=True, exist_ok=True)
+        whole = made[0].read_bytes()  # a real H.264 mp4, as an upload that was cut off
+        broken.write_bytes(whole[: int(len(whole) * BROKEN_SHARE)])
     return [*made, broken]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import IO
@@ -19,7 +20,6 @@ from smarttags.cli_jobs import jobs_cmd
 from smarttags.cli_keys import keys_group
 from smarttags.cli_reindex import reindex_cmd
 from smarttags.cli_support import (
-    EXIT_BACKEND,
     EXIT_PARTIAL,
     EXIT_USAGE,
     AppContext,
@@ -31,6 +31,7 @@ from smarttags.cli_support import (
 )
 from smarttags.cli_training import autotag_cmd, train_cmd, train_report_cmd
 from smarttags.doctor import run_checks
+from smarttags.formatting import query_words
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -112,11 +113,10 @@ def export_cmd(app: AppContext, folder: str | None, output: str) -> None:
 
 def _print_hits(result: dict, text: str) -> None:
     shown = len(result["hits"])
-    terms = ", ".join(result["terms"]) or "-"
     total = result["total"]
     count = f"{total['value']}{'+' if total['relation'] == 'gte' else ''}"  # a lower bound
     head = (
-        f'{count} results for "{text}" (terms: {terms})'
+        f'{count} results for "{text}" (words: {query_words(text)})'
         if text.strip()
         else f"{count} assets, newest first"
     )
@@ -207,16 +207,50 @@ def stats_cmd(app: AppContext, as_json: bool) -> None:
 @cli.command("doctor")
 @pass_app
 def doctor_cmd(app: AppContext) -> None:
-    """Check what the configuration needs and say how to fix what is not right."""
-    ok = True
+    """Check what the configuration needs and say how to fix what is not right.
+
+    Exit code of the first failed check: 2 settings or data dir, 3 backend or queue, 4 ffmpeg
+    or the model.
+    """
+    first_failure = 0
     for check in run_checks(app.overrides):
         mark = click.style("ok  ", fg="green") if check.ok else click.style("FAIL", fg="red")
         click.echo(f"{mark} {check.name}: {check.detail}")
         if not check.ok:
-            ok = False
+            first_failure = first_failure or check.exit_code
             click.echo(f"     fix: {check.fix}")
-    if not ok:
-        sys.exit(EXIT_BACKEND)
+    if first_failure:
+        sys.exit(first_failure)
+
+
+@cli.command("demo-model")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--model", "name", default="ViT-B-32", show_default=True, help="open_clip model.")
+@clean_errors
+def demo_model_cmd(directory: Path, name: str) -> None:
+    """Write a RANDOM-WEIGHT model (a demo aid: real architecture and speed, meaningless tags)
+    into DIRECTORY and print the two settings that select it, for a machine that cannot
+    download real weights.
+
+    \b
+    Example:
+      eval "$(smarttags demo-model .data/demo-model)"   # then smarttags index ...
+    """
+    from indexer.random_model import write_random_model
+
+    try:
+        config, checkpoint = write_random_model(name, directory)
+    except ValueError as exc:
+        fail(str(exc), EXIT_USAGE)
+        return
+    click.secho(
+        f"wrote a RANDOM-WEIGHT {name} to {directory}: its tags are meaningless; use real "
+        "weights (SMARTTAGS_PRETRAINED) for real tags",
+        fg="yellow",
+        err=True,
+    )
+    click.echo(f"export SMARTTAGS_MODEL={shlex.quote(str(config.resolve()))}")
+    click.echo(f"export SMARTTAGS_PRETRAINED={shlex.quote(str(checkpoint.resolve()))}")
 
 
 @cli.command("serve")

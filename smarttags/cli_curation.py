@@ -22,6 +22,7 @@ from catalog.folders import Toggle
 from catalog.store import AssetStore
 from query import curation_service as curation
 from smarttags.cli_support import EXIT_BACKEND, EXIT_USAGE, AppContext, clean_errors, fail, pass_app
+from smarttags.formatting import spans
 
 UNKNOWN_USER = "user:unknown"
 STATE_LABELS = {"none": "not curated"}  # the others (removed, manual, promoted) read as is
@@ -72,7 +73,7 @@ def _label(state: str) -> str:
 
 
 def _segments(segments: list[list[float]]) -> str:
-    return ", ".join(f"{start:g}-{end:g}s" for start, end in segments) or "-"
+    return spans(segments)
 
 
 def _print_table(rows: list[tuple[str, ...]]) -> None:

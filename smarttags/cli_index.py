@@ -25,7 +25,11 @@ def progress_bar(console: Console, label: str = "indexing") -> Progress:
     )
 
 
-def print_summary(summary: dict) -> None:
+def print_summary(summary: dict, verbose: bool = False) -> None:
+    """One line of counts; then the failed files one by one (and the skipped ones when
+    `verbose`): a skip is expected (catalog-only assets, files that are not media), a
+    failure needs a look."""
+
     def counts(group: dict) -> str:
         detail = ", ".join(f"{reason}: {n}" for reason, n in sorted(group.items()))
         return f"{sum(group.values())}" + (f" ({detail})" if detail else "")
@@ -39,9 +43,12 @@ def print_summary(summary: dict) -> None:
         + (f"catalogued without smart tags {catalogued}, " if catalogued else "")
         + f"skipped {counts(summary['skipped'])}, failed {counts(summary['failed'])}"
     )
+    listed = ("skipped", "failed") if verbose else ("failed",)
     for row in summary["assets"]:
-        if row["status"] in ("skipped", "failed"):
+        if row["status"] in listed:
             click.echo(f"  {row['status']:8s} {row['path']}: {row['reason']}")
+    if summary["skipped"] and not verbose:
+        click.echo("  (--verbose lists the skipped files; --json lists every file)")
 
 
 @click.command("index")
@@ -53,6 +60,7 @@ def print_summary(summary: dict) -> None:
 )
 @click.option("--reprocess", is_flag=True, help="Process files again even when unchanged.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("-v", "--verbose", is_flag=True, help="List the skipped files too.")
 @pass_app
 @clean_errors
 def index_cmd(
@@ -61,6 +69,7 @@ def index_cmd(
     library_root: Path | None,
     reprocess: bool,
     as_json: bool,
+    verbose: bool,
 ) -> None:
     """Tag the videos and images under PATHS (folders are scanned recursively).
 
@@ -104,7 +113,7 @@ def index_cmd(
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False))
     else:
-        print_summary(result)
+        print_summary(result, verbose)
     if summary.failed:
         sys.exit(EXIT_PARTIAL)
 

@@ -71,6 +71,7 @@ def _rebuild(app: AppContext, drop_old: bool, rebuild: bool, as_json: bool) -> N
 )
 @click.option("--drop-old", is_flag=True, help="Delete indices left by earlier rebuilds.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("-v", "--verbose", is_flag=True, help="List the skipped files too.")
 @pass_app
 @clean_errors
 def reindex_cmd(
@@ -83,6 +84,7 @@ def reindex_cmd(
     rebuild_index: bool,
     drop_old: bool,
     as_json: bool,
+    verbose: bool,
 ) -> None:
     """Reprocess assets already catalogued (all, or PATHS, --folder or --asset).
 
@@ -103,10 +105,10 @@ def reindex_cmd(
         return
     if sum(bool(x) for x in (paths, folder, asset_ids)) > 1:
         raise click.UsageError("choose one of PATHS, --folder or --asset")
-    _reprocess(app, paths, folder, asset_ids, mode, library_root, as_json)
+    _reprocess(app, paths, folder, asset_ids, mode, library_root, as_json, verbose)
 
 
-def _reprocess(app, paths, folder, asset_ids, mode, library_root, as_json) -> None:
+def _reprocess(app, paths, folder, asset_ids, mode, library_root, as_json, verbose) -> None:
     from indexer.engine import TaggingEngine
     from indexer.ffmpeg_tools import FfmpegNotFound
     from indexer.model_errors import ModelUnavailable
@@ -135,6 +137,6 @@ def _reprocess(app, paths, folder, asset_ids, mode, library_root, as_json) -> No
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False))
     else:
-        print_summary(result)
+        print_summary(result, verbose)
     if summary.failed:
         sys.exit(EXIT_PARTIAL)

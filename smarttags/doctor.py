@@ -13,6 +13,9 @@ from catalog.settings import Settings
 from catalog.store import StoreError
 from catalog.stores import open_store
 
+# the exit code of a failed check, as the README lists them
+EXIT_USAGE, EXIT_BACKEND, EXIT_SETUP = 2, 3, 4
+
 
 @dataclass(frozen=True)
 class Check:
@@ -20,6 +23,7 @@ class Check:
     ok: bool
     detail: str
     fix: str = ""
+    exit_code: int = EXIT_USAGE  # what `doctor` exits with when this is the first failure
 
 
 def check_data_dir(settings: Settings) -> Check:
@@ -34,6 +38,7 @@ def check_data_dir(settings: Settings) -> Check:
             False,
             f"{folder} is not writable ({exc.strerror})",
             "set SMARTTAGS_DATA_DIR (or --data-dir) to a writable folder",
+            EXIT_USAGE,
         )
     return Check("data dir", True, f"{folder} is writable")
 
@@ -54,8 +59,33 @@ def check_backend(settings: Settings) -> Check:
             if settings.effective_backend == "opensearch"
             else "check SMARTTAGS_DATA_DIR; restore the database from its .bak copy"
         )
-        return Check(name, False, str(exc), fix)
+        return Check(name, False, str(exc), fix, EXIT_BACKEND)
     return Check(name, True, f"{detail}; {count} assets")
+
+
+def check_queue(settings: Settings) -> Check:
+    from catalog.queue import JobQueue
+
+    queue = JobQueue(settings)
+    try:
+        waiting = queue.ping()
+        workers = queue.live_workers()
+    except StoreError as exc:
+        fix = (
+            "start Redis or check SMARTTAGS_REDIS_URL (unset it for the embedded SQLite queue)"
+            if settings.redis_url
+            else "check SMARTTAGS_DATA_DIR"
+        )
+        return Check("queue", False, str(exc), fix, EXIT_BACKEND)
+    finally:
+        queue.close()
+    alive = (
+        f"{len(workers)} worker(s) alive"
+        if workers
+        else "no worker alive: uploads and reprocessing wait until `smarttags worker` runs "
+        "(or `smarttags serve --with-worker`)"
+    )
+    return Check("queue", True, f"{waiting}; {alive}")
 
 
 def check_ffmpeg(settings: Settings) -> Check:
@@ -78,6 +108,7 @@ def check_ffmpeg(settings: Settings) -> Check:
             str(exc),
             "pip install imageio-ffmpeg (bundles ffmpeg), or install ffmpeg, or set "
             "SMARTTAGS_FFMPEG_BINARY",
+            EXIT_SETUP,
         )
     version = banner.splitlines()[0] if banner else "unknown version"
     probe = "ffprobe found" if find_ffprobe() else "no ffprobe (ffmpeg's report is parsed)"
@@ -88,30 +119,28 @@ def check_model(settings: Settings) -> Check:
     name = f"model ({settings.model}, {settings.pretrained})"
     try:
         from indexer.encoder import describe_runtime
-        from indexer.model_errors import ModelUnavailable
+        from indexer.model_errors import ModelUnavailable, local_weights_help
     except ImportError as exc:
         return Check(
             name,
             False,
             f"the indexer is not installed ({exc.name} missing)",
             "pip install 'smarttags[indexer]'",
+            EXIT_SETUP,
         )
     try:
         detail = describe_runtime(settings)
     except ModelUnavailable as exc:
-        return Check(
-            name,
-            False,
-            str(exc),
-            "set SMARTTAGS_MODEL / SMARTTAGS_PRETRAINED to a local model config and "
-            "checkpoint, or allow the download once",
-        )
+        message, _, cause = str(exc).partition("; to go on")
+        fix = f"to go on{cause}" if cause else local_weights_help(settings.model)
+        return Check(name, False, message, fix, EXIT_SETUP)
     return Check(name, True, detail)
 
 
 CHECKS: list[Callable[[Settings], Check]] = [
     check_data_dir,
     check_backend,
+    check_queue,
     check_ffmpeg,
     check_model,
 ]

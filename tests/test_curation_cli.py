@@ -93,7 +93,8 @@ def test_tags_lists_every_tag_as_search_shows_them(run, store, settings):
         "segments",
     ]
     assert [line.split()[0] for line in lines[1:]] == ["summer", "beach", "running", "sand"]
-    assert lines[3].split() == ["running", "action", "machine", "0.88", "0.88", "yes", "0-4.5s"]
+    running = ["running", "action", "machine", "0.88", "0.88", "yes", "0:00.0-0:04.5"]
+    assert lines[3].split() == running
     assert lines[4].split()[5] == "no"  # sand is under the object threshold
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import huggingface_hub.constants
@@ -135,8 +136,26 @@ def test_tag_that_cannot_be_fetched_says_so(settings, tmp_path, monkeypatch):
     with pytest.raises(ModelUnavailable) as caught:
         load_model(offline)
     message = str(caught.value)
-    assert "could not be downloaded" in message and "internet" in message
+    assert "not in the local cache" in message and "cannot be reached" in message
     assert "SMARTTAGS_PRETRAINED" in message and "SMARTTAGS_MODEL" in message
+    assert "smarttags demo-model" in message and "RANDOM" in message
+
+
+def test_an_unreachable_hub_is_found_once_quickly_and_the_client_goes_offline(monkeypatch):
+    import time
+
+    from catalog.settings import Settings
+    from indexer import hub
+    from tests.processes import free_port
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    closed = Settings(hub_host="127.0.0.1", hub_port=free_port(), hub_probe_timeout_s=1)
+    began = time.monotonic()
+    assert hub.hub_reachable(closed) is False
+    assert time.monotonic() - began < 2
+    assert huggingface_hub.constants.HF_HUB_OFFLINE is True
+    assert os.environ["HF_HUB_OFFLINE"] == "1"
 
 
 @pytest.mark.parametrize(
