@@ -30,9 +30,10 @@ from catalog.asset import Asset, AssetStatus, MediaType, utc_now
 from catalog.curation import save_processed_many, update_asset
 from catalog.folders import FolderPolicy
 from catalog.settings import Settings
-from catalog.store import AssetStore
+from catalog.store import AssetStore, StoreError
 from indexer.custom_tags import CustomTagger, apply_custom_tags
 from indexer.engine import Preparing, TaggingEngine
+from indexer.ffmpeg_tools import FfmpegNotFound
 from indexer.frames import Frame, image_frame, iter_frames, upright_image
 from indexer.limits import MISSING_FILE, SKIPPED, vanished
 from indexer.probe import MediaRejected, ProbeResult, probe
@@ -128,6 +129,17 @@ class _Decoded:
 
 
 _DONE = object()
+
+
+@dataclass
+class _Fatal:
+    """A failure of the whole run, not of one file (no ffmpeg, the store gone): it stops."""
+
+    error: BaseException
+
+
+# what no other file would escape either: raised from the run instead of failing each file
+RUN_ERRORS: tuple[type[BaseException], ...] = (FfmpegNotFound, StoreError)
 
 
 @dataclass
@@ -229,6 +241,9 @@ class IndexRun:
         except FileNotFoundError as exc:  # limits: removed between the scan and now
             error = MediaRejected(SKIPPED, MISSING_FILE, vanished(exc))
             inbox.put(_Rejected(task, self._existing(task), error, ""))
+        except RUN_ERRORS as exc:
+            self._stop.set()
+            inbox.put(_Fatal(exc))
         except Exception as exc:  # one bad file must not stop the run
             error = MediaRejected(
                 AssetStatus.failed, "internal_error", f"{type(exc).__name__}: {exc}"
@@ -340,6 +355,8 @@ class IndexRun:
             if message is _DONE:
                 running -= 1
                 continue
+            if isinstance(message, _Fatal):
+                raise message.error
             state = assets.setdefault(id(message.task), _InFlight())
             if isinstance(message, _Chunk):
                 state.waiting += len(message.frames)

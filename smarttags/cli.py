@@ -28,6 +28,7 @@ from smarttags.cli_support import (
     global_options,
     pass_app,
     quiet_library_logs,
+    warn_if_empty,
 )
 from smarttags.cli_training import autotag_cmd, train_cmd, train_report_cmd
 from smarttags.doctor import run_checks
@@ -174,6 +175,8 @@ def search_cmd(
         offset,
     )
     result = search(store, request, app.settings)
+    if not result["hits"]:
+        warn_if_empty(store)
     store.close()
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False))
@@ -189,6 +192,7 @@ def stats_cmd(app: AppContext, as_json: bool) -> None:
     """Counts of the catalog: assets by type and status, distinct smart tags, folders."""
     store = app.open_store()
     stats = store.stats()
+    warn_if_empty(store)
     store.close()
     if as_json:
         click.echo(json.dumps(stats.__dict__))

@@ -21,7 +21,15 @@ from catalog.curation import AssetNotFound, WriteConflict
 from catalog.folders import Toggle
 from catalog.store import AssetStore
 from query import curation_service as curation
-from smarttags.cli_support import EXIT_BACKEND, EXIT_USAGE, AppContext, clean_errors, fail, pass_app
+from smarttags.cli_support import (
+    EXIT_BACKEND,
+    EXIT_USAGE,
+    AppContext,
+    clean_errors,
+    fail,
+    pass_app,
+    warn_if_empty,
+)
 from smarttags.formatting import spans
 
 UNKNOWN_USER = "user:unknown"
@@ -134,7 +142,11 @@ def tags_cmd(app: AppContext, asset_id: str, as_json: bool) -> None:
     whether the tag is effective (a machine tag must reach its kind's threshold), segments.
     """
     with _opened(app) as store:
-        view = curation.asset_tags(store, asset_id, app.settings)
+        try:
+            view = curation.asset_tags(store, asset_id, app.settings)
+        except AssetNotFound:
+            warn_if_empty(store)
+            raise
     if as_json:
         _echo_json(view)
     else:

@@ -93,3 +93,21 @@ def global_options(group: Callable) -> Callable:
     for option in reversed(options):
         group = option(group)
     return group
+
+
+def empty_store_note(store: AssetStore) -> str | None:
+    """When the store holds no asset: which store was read, and how to read another."""
+    if store.count():
+        return None
+    stats = store.stats()
+    return (
+        f"the {stats.backend} store at {stats.location} holds no assets. Read another with "
+        "--data-dir DIR (or SMARTTAGS_DATA_DIR=DIR); add assets with `smarttags index FOLDER` "
+        "or `smarttags import FILE.jsonl`"
+    )
+
+
+def warn_if_empty(store: AssetStore) -> None:
+    note = empty_store_note(store)
+    if note:
+        click.secho(f"note: {note}", fg="yellow", err=True)
