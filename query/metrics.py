@@ -22,6 +22,7 @@ records and are not counted.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from datetime import datetime, timedelta
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -42,6 +44,7 @@ from catalog.stores import LazyStore
 from query.auth import role_router
 
 log = logging.getLogger("smarttags.metrics")
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's own variable
 
 PREFIX = "smarttags"
 INDEXING_KINDS = ("index", "reprocess")  # job kinds whose progress counts files
@@ -195,12 +198,18 @@ class Metrics:
 
     def __init__(self, settings: Settings, stores: LazyStore, queue: JobQueue) -> None:
         self.registry = CollectorRegistry()
+        # Several API processes (`api_workers`) share one scrape: prometheus_client's
+        # multiprocess mode keeps each process's samples in files under the directory `serve`
+        # names, and every process reports the sum of them all.
+        shared = os.environ.get(MULTIPROCESS_DIR)
         self.latency = Histogram(
             f"{PREFIX}_http_request_duration_seconds",
             "HTTP request latency by method, route template and status",
             ["method", "route", "status"],
-            registry=self.registry,
+            registry=None if shared else self.registry,
         )
+        if shared:
+            MultiProcessCollector(self.registry, path=shared)
         self.registry.register(DeploymentCollector(settings, stores, queue))
 
     def exposition(self) -> bytes:

@@ -13,11 +13,13 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 log = logging.getLogger("smarttags.serve")
+METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's multiprocess mode
 PR_SET_PDEATHSIG = 1  # prctl option: a signal for the child when its parent dies
 
 
@@ -116,4 +118,7 @@ def run_api(settings: Any, host: str, port: int, overrides: dict[str, Any]) -> N
         return
     for name, value in overrides.items():
         os.environ[f"SMARTTAGS_{name.upper()}"] = str(value)
-    server.run(host, port, workers=workers)
+    # /metrics of any worker process sums the request latencies of them all
+    with tempfile.TemporaryDirectory(prefix="smarttags-metrics-") as shared:
+        os.environ.setdefault(METRICS_DIR, shared)
+        server.run(host, port, workers=workers)

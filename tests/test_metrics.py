@@ -150,3 +150,32 @@ def test_indexing_rate_prorates_jobs_by_their_time_in_the_window():
     assert rate.per_second == pytest.approx(43 / window)
     assert rate.per_busy_second == pytest.approx(43 / 100)
     assert indexing_rate([], NOW, window).per_busy_second == 0
+
+
+def test_several_api_processes_report_the_sum_of_their_requests(tmp_path):
+    """`serve` with two API processes: whichever answers the scrape counts every search."""
+    import httpx
+
+    from tests.processes import free_port, settings_env, start_serve
+
+    settings = make_settings(tmp_path)
+    SqliteStore(settings).upsert_many([asset("a1", smart_tags=[tag("dog", 0.9)])])
+    env = settings_env(settings, SMARTTAGS_API_WORKERS="2")
+    api, url = start_serve(env, free_port(), tmp_path / "api.log")
+    try:
+        searches = 40
+        # a new connection each time: the kernel spreads them over both processes
+        for _ in range(searches):
+            assert httpx.get(f"{url}/search", params={"q": "dog"}).status_code == 200
+        counts = set()
+        for _ in range(6):
+            text = httpx.get(f"{url}/metrics").text
+            samples = {
+                (s.name, tuple(sorted(s.labels.items()))): s.value
+                for family in text_string_to_metric_families(text)
+                for s in family.samples
+            }
+            counts.add(requests_of(samples, "/search"))
+    finally:
+        api.stop()
+    assert counts == {float(searches)}
