@@ -10,12 +10,13 @@ import ctypes
 import ipaddress
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("smarttags.serve")
@@ -118,7 +119,12 @@ def run_api(settings: Any, host: str, port: int, overrides: dict[str, Any]) -> N
         return
     for name, value in overrides.items():
         os.environ[f"SMARTTAGS_{name.upper()}"] = str(value)
-    # /metrics of any worker process sums the request latencies of them all
-    with tempfile.TemporaryDirectory(prefix="smarttags-metrics-") as shared:
-        os.environ.setdefault(METRICS_DIR, shared)
+    # /metrics of any worker process sums the request latencies of them all; the samples
+    # live under the data dir (not the system temp, which uploads must leave empty)
+    shared = Path(settings.data_dir) / "metrics" / f"serve-{os.getpid()}"
+    shared.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault(METRICS_DIR, str(shared))
+    try:
         server.run(host, port, workers=workers)
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
