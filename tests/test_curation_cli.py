@@ -143,6 +143,8 @@ def test_promote_ranks_with_the_promote_boost(run, store, settings):
         "confidence": 0.9,  # the machine's confidence, shown beside the curated weight
         "weight": settings.promote_boost,
         "effective": True,
+        "suggested": False,
+        "threshold": settings.min_object_confidence,
         "segments": [],
     }
     hits = search(store, SearchRequest("dog"), settings)["hits"]
