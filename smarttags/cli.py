@@ -18,6 +18,7 @@ from smarttags.cli_index import index_cmd, sample_library_cmd
 from smarttags.cli_jobs import jobs_cmd
 from smarttags.cli_keys import keys_group
 from smarttags.cli_reindex import reindex_cmd
+from smarttags.cli_review import review_group, tag_thresholds_cmd
 from smarttags.cli_support import (
     EXIT_BACKEND,
     EXIT_PARTIAL,
@@ -315,6 +316,8 @@ cli.add_command(train_cmd)
 cli.add_command(train_report_cmd)
 cli.add_command(autotag_cmd)
 cli.add_command(keys_group)
+cli.add_command(review_group)
+cli.add_command(tag_thresholds_cmd)
 
 
 def main() -> None:
