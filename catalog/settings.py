@@ -15,7 +15,7 @@ from typing import Literal
 
 from croniter import croniter
 from platformdirs import user_data_dir
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -238,6 +238,8 @@ class Settings(BaseSettings):
     upload_overhead_kb: int = Field(64, ge=1)
     max_path_bytes: int = Field(1024, ge=1)  # an uploaded file's library path (UTF-8 bytes)
 
+    _explicit_calibration: dict[str, tuple[float, float]] = PrivateAttr(default_factory=dict)
+
     # access: API keys and roles (catalog/keys.py)
     keys_file: str = "keys.db"  # the keys' digests (SQLite backend), under the data dir
     key_cache_s: float = Field(2.0, ge=0)  # a revoked key stops working within this
@@ -275,13 +277,20 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _fitted_calibration(self) -> Settings:
         """Merge the calibrations `smarttags calibrate` fitted; a configured key wins."""
+        explicit = "tag_calibration" in self.model_fields_set
+        self._explicit_calibration = dict(self.tag_calibration) if explicit else {}
         fitted = read_calibration_file(self.calibration_path)
         if fitted:
             configured = self.tag_calibration
-            explicit = "tag_calibration" in self.model_fields_set
             merged = {**fitted, **configured} if explicit else {**configured, **fitted}
             object.__setattr__(self, "tag_calibration", merged)  # not marked as set
         return self
+
+    @property
+    def explicit_calibration(self) -> dict[str, tuple[float, float]]:
+        """The tag_calibration entries configured (keywords, environment, TOML), which win
+        over the fitted ones."""
+        return self._explicit_calibration
 
     @property
     def calibration_path(self) -> Path:

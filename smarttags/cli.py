@@ -13,6 +13,7 @@ from catalog.asset import MediaType, TagKind, normalize_folder
 from catalog.jsonl import export_lines, import_jsonl
 from query.plan import SearchRequest
 from query.service import search
+from smarttags.cli_calibrate import calibrate_cmd
 from smarttags.cli_curation import audit_cmd, folder_group, tag_group, tags_cmd
 from smarttags.cli_index import index_cmd, sample_library_cmd
 from smarttags.cli_jobs import jobs_cmd
@@ -318,6 +319,7 @@ cli.add_command(autotag_cmd)
 cli.add_command(keys_group)
 cli.add_command(review_group)
 cli.add_command(tag_thresholds_cmd)
+cli.add_command(calibrate_cmd)
 
 
 def main() -> None:
