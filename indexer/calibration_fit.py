@@ -45,6 +45,7 @@ _HEADER = ("path", "tag", "present")
 _EPS = 1e-6  # log loss: confidences are kept this far from 0 and 1
 CENTER_BOUNDS = (-20.0, 20.0)
 SCALE_BOUNDS = (0.05, 20.0)
+TITLE_CHARS = 60  # a model key longer than this (a checkpoint path) is shown by its end
 
 
 class CalibrationError(ValueError):
@@ -410,7 +411,10 @@ def plot_reliability(report: FitReport, path: Path) -> None:
             label=name,
         )
     diagram.set(ylabel="share of examples with the tag", xlim=(0, 1), ylim=(0, 1))
-    diagram.set_title(f"Reliability of {report.model_key} ({report.examples} labels)")
+    model = report.model_key if len(report.model_key) <= TITLE_CHARS else (
+        "…" + report.model_key[-TITLE_CHARS:]
+    )
+    diagram.set_title(f"{model}\n{report.examples} labelled examples", fontsize="medium")
     diagram.legend(loc="upper left", fontsize="small")
     counts.set(xlabel="confidence", ylabel="examples")
     counts.legend(fontsize="small")
