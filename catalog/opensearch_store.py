@@ -3,8 +3,9 @@
 The alias (`settings.opensearch_index`) is what every read and write names; the index behind it
 is `<alias>-v<N>`, created from mappings/assets.json on first use. A reindex creates the next
 version, fills it, and swaps the alias (`create_index`, `swap_alias`, `rebuild_index`).
-The audit log and the folder settings live in plain indices beside it, `<alias>-audit` and
-`<alias>-folders` (mappings/audit.json, mappings/folders.json), created on first use.
+The audit log, the folder settings and the learned tag thresholds live in plain indices beside
+it, `<alias>-audit`, `<alias>-folders` and `<alias>-thresholds` (mappings/audit.json,
+mappings/folders.json, mappings/thresholds.json), created on first use.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from opensearchpy.exceptions import ConnectionError as NetworkError
 from opensearchpy.exceptions import ConnectionTimeout, SSLError, TransportError
 
 from catalog.asset import Asset, TagKind, utc_now
-from catalog.audit import AuditEntry
+from catalog.audit import AuditEntry, ModerationAction
 from catalog.effective import IndexedTag, TagSource, indexed_tags, meta_tokens, terms_field
 from catalog.folders import FolderSetting
 from catalog.settings import Settings
@@ -43,11 +44,13 @@ from catalog.store import (
     Total,
     Versioned,
 )
+from catalog.tag_thresholds import TagThreshold
 from mappings import load_json
 
 ASSETS_MAPPING = "assets.json"
 AUDIT = "audit"  # the suffix of a side index and the stem of its mapping file
 FOLDERS = "folders"
+THRESHOLDS = "thresholds"
 HTTP_CONFLICT = 409
 MIN_VERSION = (2, 19)
 SCAN_PAGE = 500
@@ -126,6 +129,7 @@ def index_document(asset: Asset, quantum: int) -> dict[str, Any]:
         "status_reason": asset.status_reason,
         "created_at": _iso(asset.created_at),
         "updated_at": _iso(asset.updated_at),
+        "tagged_at": _iso(asset.tagged_at) if asset.tagged_at else None,
         **{terms_field(f): tokens for f, tokens in meta_tokens(asset).items()},
         "tag_names": list(dict.fromkeys(t.tag for t in tags)),
         "tags": [
@@ -519,6 +523,20 @@ class OpenSearchStore:
             return None
         return Versioned(_asset(found), f"{found['_seq_no']}:{found['_primary_term']}")
 
+    def read_many(self, asset_ids: list[str]) -> dict[str, Versioned]:
+        """`read` for many ids at once (absent ids are left out)."""
+        self._ensure_index()
+        found: dict[str, Versioned] = {}
+        for chunk in _batches(asset_ids, self.settings.opensearch_bulk_chunk):
+            docs = self._call(
+                self.client.mget, index=self.alias, body={"ids": chunk}, _source_includes=["doc"]
+            )["docs"]
+            for doc in docs:
+                if doc.get("found"):
+                    version = f"{doc['_seq_no']}:{doc['_primary_term']}"
+                    found[doc["_id"]] = Versioned(_asset(doc), version)
+        return found
+
     def replace(self, asset: Asset, expected: str | None) -> bool:
         self._ensure_index()
         written_if = condition(expected)
@@ -560,8 +578,19 @@ class OpenSearchStore:
         index = self.side_index(AUDIT)
         self._call(self.client.index, index=index, id=entry.id, body=body, refresh=True)
 
-    def audit_log(self, asset_id: str | None = None, limit: int = 100) -> list[AuditEntry]:
-        query = {"match_all": {}} if asset_id is None else {"term": {"asset_id": asset_id}}
+    def audit_log(
+        self, asset_id: str | None = None, limit: int = 100, tag: str | None = None
+    ) -> list[AuditEntry]:
+        filters: list[dict[str, Any]] = []
+        if asset_id is not None:
+            filters.append({"term": {"asset_id": asset_id}})
+        must_not: list[dict[str, Any]] = []
+        if tag is not None:
+            filters.append({"term": {"tag": tag}})
+            must_not.append({"term": {"action": ModerationAction.folder.value}})
+        query: dict[str, Any] = {"match_all": {}}
+        if filters:
+            query = {"bool": {"filter": filters, "must_not": must_not}}
         body = {
             "query": query,
             "sort": [{"at": "desc"}, {"logged_us": "desc"}, {"id": "desc"}],
@@ -573,6 +602,40 @@ class OpenSearchStore:
             fields = {k: v for k, v in hit["_source"].items() if k != "logged_us"}
             entries.append(AuditEntry.model_validate(fields))
         return entries
+
+    # learned per-tag thresholds, in a plain index beside the alias
+    def tag_thresholds(self) -> list[TagThreshold]:
+        pages = self._scan(self.side_index(THRESHOLDS), {"match_all": {}}, sort="tag")
+        return [TagThreshold.model_validate(hit["_source"]) for hits in pages for hit in hits]
+
+    def save_tag_thresholds(self, records: list[TagThreshold]) -> None:
+        index = self.side_index(THRESHOLDS)
+        for record in records:
+            body = record.model_dump(mode="json", exclude_none=True)
+            doc_id = hashlib.sha1(record.tag.encode()).hexdigest()
+            self._call(self.client.index, index=index, id=doc_id, body=body, refresh=True)
+
+    def delete_tag_thresholds(self, tags: list[str]) -> None:
+        index = self.side_index(THRESHOLDS)
+        for tag in tags:
+            doc_id = hashlib.sha1(tag.encode()).hexdigest()
+            self._call(self.client.delete, index=index, id=doc_id, refresh=True, ignore=404)
+
+    def recently_tagged(self, limit: int, folder: str = "") -> list[Asset]:
+        self._ensure_index()
+        filters: list[dict[str, Any]] = [{"exists": {"field": "tagged_at"}}]
+        if folder:
+            subtree = [{"term": {"folder": folder}}, {"prefix": {"folder": folder + "/"}}]
+            filters.append({"bool": {"should": subtree, "minimum_should_match": 1}})
+        body = {
+            "query": {"bool": {"filter": filters}},
+            "sort": [{"tagged_at": "desc"}, {"id": "asc"}],
+            "size": min(limit, self.settings.max_result_window),
+        }
+        response = self._call(
+            self.client.search, index=self.alias, body=body, _source_includes=["doc"]
+        )
+        return [_asset(hit) for hit in response["hits"]["hits"]]
 
     # index rebuild: a new versioned index filled from the stored documents, then the swap
     def rebuild_index(self, progress: RebuildProgress | None = None) -> RebuildReport:

@@ -7,6 +7,7 @@ in the working directory), then the defaults below.
 
 from __future__ import annotations
 
+import json
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Literal
 
 from croniter import croniter
 from platformdirs import user_data_dir
-from pydantic import Field, field_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -126,7 +127,8 @@ class Settings(BaseSettings):
     action_vocabulary: Path | None = None  # None: the shipped indexer/vocabularies/actions.txt
     prompts_file: Path | None = None  # None: the shipped indexer/vocabularies/prompts.json
     # (center, scale) of the logistic over robust z-scores, keyed "model/pretrained", "model" or
-    # "default"; see indexer/calibration.py
+    # "default"; see indexer/calibration.py. `smarttags calibrate` writes fitted entries to
+    # <data_dir>/<calibration_file>, merged in here (a value configured for the same key wins)
     tag_calibration: dict[str, tuple[float, float]] = Field(
         default_factory=lambda: {"default": (3.5, 0.7)}
     )
@@ -137,7 +139,7 @@ class Settings(BaseSettings):
     action_stride_s: float = Field(1.5, gt=0)
     segment_merge_gap_s: float = Field(1.0, ge=0)
     segment_min_s: float = Field(0.5, ge=0)
-    max_tags_per_asset: int = Field(50, ge=1)
+    max_tags_per_asset: int = Field(50, ge=1)  # stored candidates, most confident first
     embedding_cache_dtype: Literal["float16", "float32"] = "float16"
     content_hash_full_max_mb: float = Field(64.0, ge=0)  # larger files are hashed by samples
     content_hash_samples: int = Field(16, ge=2)
@@ -170,6 +172,25 @@ class Settings(BaseSettings):
     write_retries: int = Field(20, ge=0)  # optimistic-concurrency retries of one asset update
     max_manual_tags: int = Field(200, ge=1)  # manual tags one asset may hold
     audit_page_size: int = Field(100, ge=1)
+
+    # candidates, calibration, learned thresholds and the review queue (catalog/tag_thresholds.py)
+    # machine tags at or above the floor are stored (candidates); the kind thresholds above and
+    # the learned per-tag thresholds choose among them at query time, so changing them
+    # reprocesses nothing. A threshold below the floor acts as the floor.
+    tag_storage_floor: float = Field(0.3, ge=0.0, le=1.0)
+    # a frame (or action window) belongs to a tag's segments at or above this confidence, or at
+    # the tag's own confidence where that is lower (a suggestion still shows where it is seen)
+    segment_confidence: float = Field(0.7, ge=0.0, le=1.0)
+    calibration_file: str = "calibration.json"  # fitted calibrations, under the data dir
+    calibration_bins: int = Field(10, ge=2)  # reliability diagram and expected calibration error
+    calibration_min_labels: int = Field(10, ge=2)  # labelled pairs a fit needs (both classes)
+    # curation feedback: a removal is a negative, a promotion or a manual add of a machine
+    # candidate a positive; with this many verdicts a tag's threshold is learned
+    tag_feedback_min: int = Field(10, ge=1)
+    tag_target_precision: float = Field(0.9, gt=0.0, le=1.0)  # what a learned threshold aims at
+    tag_feedback_window: int = Field(500, ge=1)  # the newest audit entries read per tag
+    tag_threshold_cache_s: float = Field(2.0, ge=0)  # learned thresholds reach other processes
+    review_recent_assets: int = Field(1000, ge=1)  # the review queue's assets: tagged last
 
     # custom (trained) tags
     custom_min_examples: int = Field(30, ge=1)  # positives a tag needs to be `trained`
@@ -220,6 +241,8 @@ class Settings(BaseSettings):
     upload_overhead_kb: int = Field(64, ge=1)
     max_path_bytes: int = Field(1024, ge=1)  # an uploaded file's library path (UTF-8 bytes)
 
+    _explicit_calibration: dict[str, tuple[float, float]] = PrivateAttr(default_factory=dict)
+
     # access: API keys and roles (catalog/keys.py)
     keys_file: str = "keys.db"  # the keys' digests (SQLite backend), under the data dir
     key_cache_s: float = Field(2.0, ge=0)  # a revoked key stops working within this
@@ -254,6 +277,28 @@ class Settings(BaseSettings):
     def _blank_url_is_none(cls, value: str | None) -> str | None:
         return value or None
 
+    @model_validator(mode="after")
+    def _fitted_calibration(self) -> Settings:
+        """Merge the calibrations `smarttags calibrate` fitted; a configured key wins."""
+        explicit = "tag_calibration" in self.model_fields_set
+        self._explicit_calibration = dict(self.tag_calibration) if explicit else {}
+        fitted = read_calibration_file(self.calibration_path)
+        if fitted:
+            configured = self.tag_calibration
+            merged = {**fitted, **configured} if explicit else {**configured, **fitted}
+            object.__setattr__(self, "tag_calibration", merged)  # not marked as set
+        return self
+
+    @property
+    def explicit_calibration(self) -> dict[str, tuple[float, float]]:
+        """The tag_calibration entries configured (keywords, environment, TOML), which win
+        over the fitted ones."""
+        return self._explicit_calibration
+
+    @property
+    def calibration_path(self) -> Path:
+        return self.data_dir / self.calibration_file
+
     @property
     def effective_backend(self) -> BackendName:
         if self.backend:
@@ -286,6 +331,21 @@ class Settings(BaseSettings):
             "action": self.min_action_confidence,
             "custom": self.min_custom_confidence,
         }[kind]
+
+
+def read_calibration_file(path: Path) -> dict[str, tuple[float, float]]:
+    """The fitted (center, scale) per model key in a calibration file; {} when there is none.
+    The file is `{"tag_calibration": {key: [center, scale]}, "fits": {key: report}}`."""
+    if not path.is_file():  # also where the data dir is not made yet, or not a folder
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"calibration file {path} cannot be read: {exc}") from None
+    table = data.get("tag_calibration") if isinstance(data, dict) else None
+    if not isinstance(table, dict):
+        raise ValueError(f"calibration file {path} has no tag_calibration table")
+    return {str(k): (float(v[0]), float(v[1])) for k, v in table.items()}
 
 
 @lru_cache(maxsize=1)

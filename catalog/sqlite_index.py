@@ -37,7 +37,7 @@ from catalog.term_index import (
     encode_meta,
     encode_tags,
 )
-from catalog.term_rows import TOKEN_SEPARATOR, AssetTerms, asset_terms
+from catalog.term_rows import NAME_SEPARATOR, TOKEN_SEPARATOR, AssetTerms, asset_terms
 
 log = logging.getLogger("smarttags.sqlite")
 _ROW_COLUMNS = "a.rowid, a.id, a.folder, a.media_type, a.created_at, t.meta, t.tags"
@@ -127,9 +127,12 @@ class TermDictionary:
 def encode_terms(
     batch: list[AssetTerms], terms: TermDictionary, conn: sqlite3.Connection
 ) -> tuple[list[bytes], list[bytes]]:
-    """Per asset, its `doc_terms` blobs (metadata records, tag records); new terms get ids."""
+    """Per asset, its `doc_terms` blobs (metadata records, tag records); new terms get ids.
+    Tag names get ids from the same dictionary (a name is never a query term unless it is
+    one token, and then its postings are that token's)."""
     meta_tokens: list[str] = []
     tag_tokens: list[str] = []
+    tag_names: list[str] = []
     meta_ends: list[int] = []
     tag_ends: list[int] = []
     for analyzed in batch:
@@ -137,9 +140,10 @@ def encode_terms(
             meta_tokens += analyzed.meta_tokens.split(TOKEN_SEPARATOR)
         if analyzed.tag_tokens:
             tag_tokens += analyzed.tag_tokens.split(TOKEN_SEPARATOR)
+            tag_names += analyzed.tag_names.split(NAME_SEPARATOR)
         meta_ends.append(len(meta_tokens))
         tag_ends.append(len(tag_tokens))
-    ids = terms.ids_for_write(conn, {*meta_tokens, *tag_tokens})
+    ids = terms.ids_for_write(conn, {*meta_tokens, *tag_tokens, *tag_names})
     meta = encode_meta(
         [ids[t] for t in meta_tokens],
         np.frombuffer(b"".join(a.meta_fields for a in batch), np.uint8),
@@ -148,6 +152,7 @@ def encode_terms(
         [ids[t] for t in tag_tokens],
         np.frombuffer(b"".join(a.tag_channels for a in batch), np.uint8),
         np.frombuffer(b"".join(a.tag_confidences for a in batch), np.float64),
+        [ids[n] for n in tag_names],
     )
     return _cut(meta.tobytes(), meta_ends), _cut(tags.tobytes(), tag_ends)
 

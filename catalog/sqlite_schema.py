@@ -84,6 +84,17 @@ CREATE TABLE doc_terms (rowid INTEGER PRIMARY KEY, meta BLOB NOT NULL, tags BLOB
 CREATE TABLE changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, asset INTEGER NOT NULL);
 CREATE TABLE index_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)
 """
+# v4: stored candidates and learned thresholds (catalog/tag_thresholds.py):
+# - `doc_terms` tag records gain the term id of the tag's name and shadow channels
+#   (catalog/term_rows.py): every row is derived again, in the migration's transaction;
+# - `tag_thresholds`: one TagThreshold (as JSON) per tag name with curation feedback;
+# - indexes for a tag's audit entries and for the assets tagged last (the review queue).
+SCHEMA_V4 = """
+CREATE TABLE tag_thresholds (tag TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE INDEX audit_tag ON audit (json_extract(doc, '$.tag'), at);
+CREATE INDEX docs_tagged_at ON docs (json_extract(doc, '$.tagged_at'));
+DELETE FROM doc_terms
+"""
 GENERATION_KEY = "generation"
 INDEX_CACHE_KEY = "index_cache"  # the saved term-index snapshot valid for this database
 
@@ -121,7 +132,13 @@ def _v3(conn: sqlite3.Connection) -> None:
     new_generation(conn)
 
 
-MIGRATIONS: list[Migration] = [_v1, _v2, _v3]
+def _v4(conn: sqlite3.Connection) -> None:
+    # the store's `finish` step derives every `doc_terms` row again, in this transaction
+    _run_script(conn, SCHEMA_V4)
+    new_generation(conn)
+
+
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from catalog.asset import Asset, utc_now
-from catalog.audit import AuditEntry
+from catalog.audit import AuditEntry, ModerationAction
 from catalog.effective import META_FIELDS
 from catalog.folders import FolderSetting
 from catalog.settings import Settings
@@ -37,8 +37,9 @@ from catalog.store import (
     StoreStats,
     Versioned,
 )
+from catalog.tag_thresholds import TagThreshold
 from catalog.term_rows import FIELD_BIT
-from catalog.term_search import execute
+from catalog.term_search import TagOverrides, execute
 
 WRITE_BATCH = 500
 SNAPSHOT_TRIES = 3  # read transactions a search tries to find the index at its own position
@@ -395,12 +396,46 @@ class SqliteStore:
             (entry.id, _sortable(entry.at), entry.asset_id, entry.model_dump_json()),
         )
 
-    def audit_log(self, asset_id: str | None = None, limit: int = 100) -> list[AuditEntry]:
-        where, params = ("WHERE asset_id = ?", [asset_id]) if asset_id is not None else ("", [])
+    def audit_log(
+        self, asset_id: str | None = None, limit: int = 100, tag: str | None = None
+    ) -> list[AuditEntry]:
+        clauses, params = [], []
+        if asset_id is not None:
+            clauses.append("asset_id = ?")
+            params.append(asset_id)
+        if tag is not None:  # the expression of the audit_tag index
+            clauses.append("json_extract(doc, '$.tag') = ? AND json_extract(doc, '$.action') != ?")
+            params += [tag, ModerationAction.folder.value]
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self._conn().execute(
             f"SELECT doc FROM audit {where} ORDER BY at DESC, seq DESC LIMIT ?", [*params, limit]
         )
         return [AuditEntry.model_validate_json(doc) for (doc,) in rows]
+
+    # learned per-tag thresholds
+    def tag_thresholds(self) -> list[TagThreshold]:
+        rows = self._conn().execute("SELECT doc FROM tag_thresholds ORDER BY tag")
+        return [TagThreshold.model_validate_json(doc) for (doc,) in rows]
+
+    def save_tag_thresholds(self, records: list[TagThreshold]) -> None:
+        self._conn().executemany(
+            "INSERT OR REPLACE INTO tag_thresholds (tag, doc) VALUES (?, ?)",
+            [(r.tag, r.model_dump_json()) for r in records],
+        )
+
+    def delete_tag_thresholds(self, tags: list[str]) -> None:
+        self._conn().executemany("DELETE FROM tag_thresholds WHERE tag = ?", [(t,) for t in tags])
+
+    def recently_tagged(self, limit: int, folder: str = "") -> list[Asset]:
+        where, params = _filters(folder, None)
+        rows = self._conn().execute(
+            # the expression of the docs_tagged_at index, which gives this order
+            f"SELECT d.doc FROM docs d JOIN assets a ON a.rowid = d.rowid WHERE {where} "
+            "AND json_extract(d.doc, '$.tagged_at') IS NOT NULL "
+            "ORDER BY json_extract(d.doc, '$.tagged_at') DESC LIMIT :limit",
+            {**params, "limit": limit},
+        )
+        return [Asset.model_validate_json(doc) for (doc,) in rows]
 
     # index rebuild: the index rows re-derived from the stored documents
     def rebuild_index(self, progress: RebuildProgress | None = None) -> RebuildReport:
@@ -478,7 +513,8 @@ class SqliteStore:
                 if snap.seq != read_state(conn)[1] and attempt < SNAPSHOT_TRIES - 1:
                     continue  # another thread moved the index past this transaction: retry
                 term_ids = self._terms.lookup(conn, compiled.terms)
-                result = execute(snap, compiled, term_ids, partial(self._ids, conn))
+                overrides = self._overrides(conn, compiled.tag_thresholds)
+                result = execute(snap, compiled, term_ids, partial(self._ids, conn), overrides)
                 docs = self._docs(conn, [hit[0] for hit in result.hits])
             finally:
                 conn.execute("COMMIT")
@@ -489,6 +525,16 @@ class SqliteStore:
             ]
             return RankedPage(result.total, hits)
         raise AssertionError("unreachable")
+
+    def _overrides(
+        self, conn: sqlite3.Connection, thresholds: tuple[tuple[str, float], ...]
+    ) -> TagOverrides | None:
+        """Per-tag thresholds by the term ids of the names (a name never stored has none)."""
+        if not thresholds:
+            return None
+        ids = self._terms.lookup(conn, tuple(name for name, _ in thresholds))
+        pairs = [(i, value) for i, (_, value) in zip(ids, thresholds, strict=True) if i is not None]
+        return TagOverrides.of(pairs)
 
     def iter_assets(self, folder: str = "") -> Iterator[Asset]:
         where, params = _filters(folder, None)

@@ -10,6 +10,7 @@ from catalog.asset import Asset
 from catalog.audit import AuditEntry
 from catalog.folders import FolderSetting
 from catalog.settings import Settings
+from catalog.tag_thresholds import TagThreshold
 
 
 class StoreError(RuntimeError):
@@ -96,7 +97,8 @@ class PostingsSearch:
     Text score: per term, the best weight of the metadata fields holding it. Tag score: per
     term, the best weight of the eligible tags holding it. With no terms, the program browses
     every asset passing the filters, newest first (score 0). Totals are exact up to
-    `total_cap` and a lower bound beyond it."""
+    `total_cap` and a lower bound beyond it. `tag_thresholds`: (tag name, threshold) pairs
+    that replace the channel's `min_confidence` for machine tags of that name."""
 
     terms: tuple[str, ...]
     tiers: tuple[Tier, ...]
@@ -107,6 +109,7 @@ class PostingsSearch:
     offset: int
     limit: int
     total_cap: int
+    tag_thresholds: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -209,7 +212,25 @@ class AssetStore(Protocol):
     # the moderation audit log, newest first
     def add_audit(self, entry: AuditEntry) -> None: ...
 
-    def audit_log(self, asset_id: str | None = None, limit: int = 100) -> list[AuditEntry]: ...
+    def audit_log(
+        self, asset_id: str | None = None, limit: int = 100, tag: str | None = None
+    ) -> list[AuditEntry]:
+        """Newest first; `tag`: only the tag moderations of that tag name (no folder entry)."""
+        ...
+
+    # learned per-tag thresholds (catalog/tag_thresholds.py), seen by every process
+    def tag_thresholds(self) -> list[TagThreshold]: ...
+
+    def save_tag_thresholds(self, records: list[TagThreshold]) -> None:
+        """Store these records (one per tag name), replacing those of the same names."""
+        ...
+
+    def delete_tag_thresholds(self, tags: list[str]) -> None: ...
+
+    # the review queue's assets
+    def recently_tagged(self, limit: int, folder: str = "") -> list[Asset]:
+        """The `limit` assets tagged last (by `tagged_at`, newest first) under `folder`."""
+        ...
 
     # index rebuild from the stored documents, readers never interrupted
     def rebuild_index(self, progress: RebuildProgress | None = None) -> RebuildReport: ...

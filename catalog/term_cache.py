@@ -19,8 +19,16 @@ import numpy as np
 
 from catalog.term_index import Csr, Folders, Segment, Snapshot
 
-FORMAT = 1  # bump when the arrays or their meaning change
-_SEGMENT_ARRAYS = ("meta_doc", "meta_fields", "tag_channel", "tag_doc", "tag_conf", "tag_weight")
+FORMAT = 2  # bump when the arrays or their meaning change (2: tag ids, shadow channels)
+_SEGMENT_ARRAYS = (
+    "meta_doc",
+    "meta_fields",
+    "tag_channel",
+    "tag_doc",
+    "tag_conf",
+    "tag_weight",
+    "tag_tag",
+)
 _DOC_ARRAYS = ("doc_segment", "media", "folder", "id_key", "created")
 _INFO = "info.json"
 

@@ -8,7 +8,9 @@ while a newer one is being made.
 A segment holds the postings of the documents written in one stretch of the change log, in
 two compressed tables keyed by term id:
   meta  (doc, field mask)                  per (term, doc), in doc order;
-  tags  (channel, doc, confidence, weight) per (term, channel, doc), in channel then doc order.
+  tags  (channel, doc, confidence, weight, tag) per (term, channel, doc), in channel then doc
+        order; `tag` is the term id of the tag's name (per-tag thresholds). A shadow channel
+        (catalog/term_rows.py) may hold several postings of one document.
 Doc order lets a small candidate set be looked up by binary search and a large one be met
 through a dense mark array, whichever is cheaper (catalog/term_search.py).
 
@@ -28,7 +30,7 @@ import numpy as np
 from catalog.asset import MediaType
 
 META_DTYPE = np.dtype([("term", "<u4"), ("fields", "u1")])
-TAG_DTYPE = np.dtype([("term", "<u4"), ("channel", "u1"), ("conf", "<f8")])
+TAG_DTYPE = np.dtype([("term", "<u4"), ("channel", "u1"), ("conf", "<f8"), ("tag", "<u4")])
 MEDIA_CODE = {media.value: code for code, media in enumerate(MediaType)}
 ID_KEY_BYTES = 16  # the first bytes of an id, as two big-endian integers, order documents
 NO_SEGMENT = -1
@@ -43,9 +45,11 @@ def encode_meta(terms: list[int], fields: np.ndarray) -> np.ndarray:
     return out
 
 
-def encode_tags(terms: list[int], channels: np.ndarray, confs: np.ndarray) -> np.ndarray:
+def encode_tags(
+    terms: list[int], channels: np.ndarray, confs: np.ndarray, tags: list[int]
+) -> np.ndarray:
     out = np.empty(len(terms), TAG_DTYPE)
-    out["term"], out["channel"], out["conf"] = terms, channels, confs
+    out["term"], out["channel"], out["conf"], out["tag"] = terms, channels, confs, tags
     return out
 
 
@@ -114,6 +118,7 @@ class Segment:
     tag_doc: np.ndarray  # int32
     tag_conf: np.ndarray  # float64: thresholds compare against the exact confidence
     tag_weight: np.ndarray  # float32: the confidence quantised; exact in float32
+    tag_tag: np.ndarray  # uint32: the term id of the tag's name
     docs: int  # documents it was built from
 
     @property
@@ -133,7 +138,7 @@ class Segment:
 
     @property
     def nbytes(self) -> int:
-        arrays = (self.meta_doc, self.meta_fields, self.tag_channel, self.tag_doc)
+        arrays = (self.meta_doc, self.meta_fields, self.tag_channel, self.tag_doc, self.tag_tag)
         arrays += (self.tag_conf, self.tag_weight, self.meta.terms, self.meta.starts)
         return sum(a.nbytes for a in (*arrays, self.tags.terms, self.tags.starts))
 
@@ -159,6 +164,7 @@ def make_segment(
     tag_channel: np.ndarray,
     tag_doc: np.ndarray,
     tag_conf: np.ndarray,
+    tag_tag: np.ndarray,
     quantum: int,
     docs: int,
     in_doc_order: bool = False,
@@ -186,6 +192,7 @@ def make_segment(
         tag_doc=tag_doc[t].astype(np.int32),
         tag_conf=conf,
         tag_weight=(np.rint(conf * quantum) / quantum).astype(np.float32),
+        tag_tag=tag_tag[t].astype(np.uint32),
         docs=docs,
     )
 
@@ -207,6 +214,7 @@ def segment_of_rows(rows: DocRows, quantum: int) -> Segment:
         tags["channel"],
         tag_doc,
         tags["conf"].copy(),
+        tags["tag"].copy(),
         quantum,
         len(rows),
     )
@@ -216,13 +224,25 @@ def merge_segments(parts: list[tuple[Segment, np.ndarray, np.ndarray]], quantum:
     """One segment of the live postings of `parts`: (segment, live meta mask, live tag mask)."""
     meta = [(s.meta.expand()[m], s.meta_doc[m], s.meta_fields[m]) for s, m, _ in parts]
     tags = [
-        (s.tags.expand()[t], s.tag_channel[t], s.tag_doc[t], s.tag_conf[t]) for s, _, t in parts
+        (s.tags.expand()[t], s.tag_channel[t], s.tag_doc[t], s.tag_conf[t], s.tag_tag[t])
+        for s, _, t in parts
     ]
     meta_term, meta_doc, meta_fields = (np.concatenate(c) for c in zip(*meta, strict=True))
-    tag_term, tag_channel, tag_doc, tag_conf = (np.concatenate(c) for c in zip(*tags, strict=True))
+    tag_term, tag_channel, tag_doc, tag_conf, tag_tag = (
+        np.concatenate(c) for c in zip(*tags, strict=True)
+    )
     docs = sum(s.docs for s, _, _ in parts)
     return make_segment(
-        meta_term, meta_doc, meta_fields, tag_term, tag_channel, tag_doc, tag_conf, quantum, docs
+        meta_term,
+        meta_doc,
+        meta_fields,
+        tag_term,
+        tag_channel,
+        tag_doc,
+        tag_conf,
+        tag_tag,
+        quantum,
+        docs,
     )
 
 
@@ -442,6 +462,7 @@ class SnapshotBuilder:
             self.tags["channel"],
             self.tag_doc,
             self.tags["conf"],
+            self.tags["tag"],
             quantum,
             len(rowids),
             in_doc_order=bool(np.all(rowids[1:] > rowids[:-1])),

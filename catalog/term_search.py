@@ -12,7 +12,10 @@ page and the total need:
   tier holds more hits than the page needs, tag postings are looked up only for the
   candidates whose text score can reach the page.
 - Tag postings of a channel are read only where the channel may match (kind filter), and a
-  machine tag only counts at or above its threshold.
+  machine tag only counts at or above its threshold: its kind's, or its own where the search
+  carries learned per-tag thresholds. Only then are the shadow channels read (the weaker tags
+  of a document holding the same token, catalog/term_rows.py): with one threshold per kind
+  the best tag of a channel decides alone.
 - Ties go to the smaller id: the first 16 bytes of ids settle nearly all of them; the full ids
   are fetched only for documents those bytes cannot tell apart.
 """
@@ -34,12 +37,35 @@ from catalog.store import (
     Total,
 )
 from catalog.term_index import MEDIA_CODE, Snapshot
-from catalog.term_rows import CHANNEL_OF, CHANNELS, FIELD_BIT
+from catalog.term_rows import CHANNEL_COUNT, CHANNEL_OF, FIELD_BIT, shadow_channel
 
 # binary search beats a dense mark array while |candidates| * log2(|postings|) stays under
 # this multiple of |postings| (a scatter costs a few times a comparison)
 DENSE_LOOKUP_RATIO = 4.0
 FullIds = Callable[[np.ndarray], list[str]]  # rowids -> ids, for ties the id keys cannot settle
+
+
+@dataclass(frozen=True)
+class TagOverrides:
+    """Per-tag thresholds: the term ids of tag names (sorted) and their thresholds."""
+
+    tags: np.ndarray  # uint32, sorted
+    thresholds: np.ndarray  # float64
+
+    @classmethod
+    def of(cls, pairs: list[tuple[int, float]]) -> TagOverrides | None:
+        if not pairs:
+            return None
+        pairs = sorted(pairs)
+        return cls(
+            np.array([t for t, _ in pairs], np.uint32), np.array([v for _, v in pairs], np.float64)
+        )
+
+    def minimum(self, tags: np.ndarray, default: float) -> np.ndarray:
+        """Per posting (its tag's term id), the confidence the tag needs."""
+        pos = self.tags.searchsorted(tags)
+        np.minimum(pos, len(self.tags) - 1, out=pos)
+        return np.where(self.tags[pos] == tags, self.thresholds[pos], default)
 
 
 @dataclass(frozen=True)
@@ -53,6 +79,7 @@ class _Channel:
     number: int
     weight: float | None  # None: the stored quantised confidence
     min_confidence: float
+    shadow: bool = False  # several postings of one document may come in a row
 
 
 def _field_lut(field_weights: dict[str, int]) -> np.ndarray:
@@ -63,14 +90,27 @@ def _field_lut(field_weights: dict[str, int]) -> np.ndarray:
     return lut
 
 
-def _channels(channels: tuple[TagChannelWeight, ...]) -> list[_Channel]:
+def _channels(channels: tuple[TagChannelWeight, ...], shadows: bool) -> list[_Channel]:
     found = []
     for c in channels:
         weight = None if c.weight is None else float(c.weight)
         if weight is not None and weight <= 0:
             continue
-        found.append(_Channel(CHANNEL_OF[(c.source, c.kind)], weight, c.min_confidence))
+        number = CHANNEL_OF[(c.source, c.kind)]
+        found.append(_Channel(number, weight, c.min_confidence))
+        if shadows and c.source == "machine":
+            found.append(_Channel(shadow_channel(number), weight, c.min_confidence, shadow=True))
     return sorted(found, key=lambda c: c.number)
+
+
+def _best_per_doc(docs: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One entry per document of the doc-ordered `docs`, with its best weight."""
+    if len(docs) < 2:
+        return docs, weights
+    firsts = np.flatnonzero(np.concatenate(([True], docs[1:] != docs[:-1])))
+    if len(firsts) == len(docs):
+        return docs, weights
+    return docs[firsts], np.maximum.reduceat(weights, firsts)
 
 
 def _searched(postings: np.ndarray, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -82,7 +122,12 @@ def _searched(postings: np.ndarray, candidates: np.ndarray) -> tuple[np.ndarray,
 
 class _Evaluation:
     def __init__(
-        self, snap: Snapshot, search: PostingsSearch, term_ids: list[int | None], full_ids: FullIds
+        self,
+        snap: Snapshot,
+        search: PostingsSearch,
+        term_ids: list[int | None],
+        full_ids: FullIds,
+        overrides: TagOverrides | None = None,
     ) -> None:
         self.snap = snap
         self.search = search
@@ -90,7 +135,8 @@ class _Evaluation:
         self.full_ids = full_ids
         self.lut = _field_lut(search.field_weights)
         self.whole_weights = bool(np.all(self.lut >= 0))
-        self.channels = _channels(search.channels)
+        self.overrides = overrides
+        self.channels = _channels(search.channels, shadows=overrides is not None)
         self.allowed_folders = snap.subtree_mask(search.folder) if search.folder else None
         self.media = MEDIA_CODE[search.media_type] if search.media_type else None
         self.taken_any = False  # whether an earlier tier took hits already
@@ -179,7 +225,7 @@ class _Evaluation:
     def _channel_slices(self, term: int):
         """(segment index, channel, start, stop) of every eligible channel holding `term`."""
         for index, seg in enumerate(self.snap.segments):
-            bounds = seg.channel_bounds(term, len(CHANNELS))
+            bounds = seg.channel_bounds(term, CHANNEL_COUNT)
             if bounds is None:
                 continue
             for channel in self.channels:
@@ -192,15 +238,21 @@ class _Evaluation:
             return 0
         return sum(b - a for _, _, a, b in self._channel_slices(term))
 
+    def _passes(self, channel: _Channel, confs: np.ndarray, tags: np.ndarray) -> np.ndarray:
+        """Per machine-tag posting: whether its confidence reaches its tag's threshold."""
+        if self.overrides is None:
+            return confs >= channel.min_confidence
+        return confs >= self.overrides.minimum(tags, channel.min_confidence)
+
     def _eligible(
         self, index: int, channel: _Channel, a: int, b: int
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Documents of one channel slice whose tag may match, and its weight."""
+        """Documents of one channel slice whose tag may match, and its (best) weight."""
         seg = self.snap.segments[index]
         docs = seg.tag_doc[a:b]
         if channel.weight is None:
             weights = seg.tag_weight[a:b]
-            ok = (seg.tag_conf[a:b] >= channel.min_confidence) & (weights > 0)
+            ok = self._passes(channel, seg.tag_conf[a:b], seg.tag_tag[a:b]) & (weights > 0)
         else:
             weights = np.full(b - a, channel.weight)
             ok = None
@@ -209,6 +261,8 @@ class _Evaluation:
             ok = keep if ok is None else ok & keep
         if ok is not None:
             docs, weights = docs[ok], weights[ok]
+        if channel.shadow:
+            return _best_per_doc(docs, weights)
         return docs, weights
 
     def tag_postings(self, term: int) -> tuple[np.ndarray, np.ndarray]:
@@ -243,12 +297,20 @@ class _Evaluation:
             at = groups.get(index)
             if at is None or not len(at):
                 continue
+            if channel.shadow:  # several postings per document: the best eligible one
+                shadow_docs, shadow_weights = self._eligible(index, channel, a, b)
+                if len(shadow_docs):
+                    found = self._lookup(shadow_docs, docs[at], shadow_weights.__getitem__)
+                    out[at] = np.maximum(out[at], found)
+                continue
             seg = self.snap.segments[index]
-            confs, weights = seg.tag_conf[a:b], seg.tag_weight[a:b]
+            confs, weights, tags = seg.tag_conf[a:b], seg.tag_weight[a:b], seg.tag_tag[a:b]
 
-            def values(where: Any, c: _Channel = channel, confs=confs, weights=weights):
-                if c.weight is None:  # a machine tag counts at or above the threshold
-                    eligible = confs[where] >= c.min_confidence
+            def values(
+                where: Any, c: _Channel = channel, confs=confs, weights=weights, tags=tags
+            ) -> np.ndarray:
+                if c.weight is None:  # a machine tag counts at or above its threshold
+                    eligible = self._passes(c, confs[where], tags[where])
                     return np.where(eligible, weights[where], 0).astype(np.float64)
                 return np.full(len(confs[where]), c.weight)
 
@@ -412,10 +474,15 @@ class _Evaluation:
 
 
 def execute(
-    snap: Snapshot, search: PostingsSearch, term_ids: list[int | None], full_ids: FullIds
+    snap: Snapshot,
+    search: PostingsSearch,
+    term_ids: list[int | None],
+    full_ids: FullIds,
+    overrides: TagOverrides | None = None,
 ) -> SearchResult:
-    """The page and total of `search` over `snap`; `term_ids` are the ids of search.terms."""
-    run = _Evaluation(snap, search, term_ids, full_ids)
+    """The page and total of `search` over `snap`; `term_ids` are the ids of search.terms,
+    `overrides` the search's per-tag thresholds by the term ids of the tag names."""
+    run = _Evaluation(snap, search, term_ids, full_ids, overrides)
     if not search.terms:
         return _browse(run)
     wanted = search.offset + search.limit

@@ -45,7 +45,8 @@ Like any model, a SigLIP model gets its own (center, scale) entry in ``tag_calib
 
 Limits: confidences are relative to the vocabulary, which should be large and varied
 (hundreds of labels, like the shipped ones); with a few dozen labels the median and MAD are
-noisy. The defaults are priors; refit center and scale per model on a labelled sample.
+noisy. The defaults are priors: `smarttags calibrate` fits center and scale per model on a
+labelled sample (indexer/calibration_fit.py) and writes them where the settings read them.
 """
 
 from __future__ import annotations

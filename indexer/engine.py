@@ -1,7 +1,8 @@
 """The model side of indexing: encode frames, score them into tags, remember embeddings.
 
 It also says when a file needs processing again: the fingerprint covers the file (size and
-modification time), the model, how frames are sampled and how tags are scored.
+modification time), the model, how frames are sampled and how candidate tags are scored (not
+the thresholds, which choose among the stored candidates at query time).
 """
 
 from __future__ import annotations
@@ -31,9 +32,10 @@ SAMPLING_SETTINGS = (
     "max_frames_per_video",
     "frame_scaler",
 )
+# what the stored candidates depend on; the thresholds are not here: they apply at query time
 TAGGING_SETTINGS = (
-    "min_object_confidence",
-    "min_action_confidence",
+    "tag_storage_floor",
+    "segment_confidence",
     "tag_calibration",
     "tag_topk_fraction",
     "tag_topk_min",
@@ -80,6 +82,12 @@ class TaggingEngine:
     @property
     def image_size(self) -> int:
         return self.model.image_size
+
+    @property
+    def vocabularies(self) -> list[LabelEmbeddings]:
+        """The label embeddings of each vocabulary kind, as tagging scores against them."""
+        self.prepare()
+        return list(self._vocabularies)
 
     @property
     def sampling_key(self) -> str:

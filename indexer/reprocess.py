@@ -1,9 +1,11 @@
 """Reprocessing what the catalog already holds.
 
-`retag` scores the cached frame embeddings again (new thresholds, vocabularies, calibration or
-custom models) without touching the media files; an asset without cached embeddings falls back
-to full processing. `full` probes, decodes and encodes every selected file again. Both write
-through `save_processed`, so moderation and edited metadata are kept.
+`retag` scores the cached frame embeddings again (new vocabularies, calibration, storage floor
+or custom models) without touching the media files; an asset without cached embeddings falls
+back to full processing. `full` probes, decodes and encodes every selected file again. Both
+write through `save_processed`, so moderation and edited metadata are kept, and then learn the
+per-tag thresholds again from the new confidences (catalog/tag_thresholds.py). Thresholds
+themselves need no reprocessing: they apply at query time.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from catalog.curation import save_processed
 from catalog.folders import FolderPolicy
 from catalog.settings import Settings
 from catalog.store import AssetStore
+from catalog.tag_thresholds import refresh_all
 from indexer.custom_tags import CustomTagger
 from indexer.engine import TaggingEngine
 from indexer.pipeline import (
@@ -106,6 +109,8 @@ class Reprocess:
                 summary.add(outcome)
         if to_decode:
             self._decode(to_decode, summary, len(tasks))
+        if summary.tagged:  # the evidence of the learned thresholds has new confidences
+            refresh_all(self.store, self.settings)
         self.progress(len(tasks), len(tasks), "")
         return summary
 

@@ -11,8 +11,12 @@ with new thresholds or vocabularies needs neither torch nor the media.
   k = clamp(ceil(tag_topk_fraction x count), tag_topk_min, tag_topk_max), never above the
   count: one lucky frame does not make a tag, and a tag seen in a short part of a long
   video is not diluted by the rest of it.
+- Every label at or above ``tag_storage_floor`` is kept as a candidate, with its confidence
+  and segments: the thresholds (per kind, and learned per tag) apply at query time, so the
+  stored tags do not depend on them and a threshold change reprocesses nothing.
 - A frame covers half the gap to each neighbour; a tag's segments are the merged time ranges
-  of the frames (windows) where its own confidence reaches the kind's threshold.
+  of the frames (windows) where its own confidence reaches ``segment_confidence``, or the
+  tag's overall confidence where that is lower (so a weak candidate still says where it is).
 """
 
 from __future__ import annotations
@@ -49,7 +53,8 @@ def tag_frames(
     vocabularies: Sequence[LabelEmbeddings],
     settings: Settings,
 ) -> list[SmartTag]:
-    """Smart tags of one asset, best first, at most one per name and max_tags_per_asset."""
+    """Candidate tags of one asset, best first: at most one per name and
+    max_tags_per_asset, each at or above the storage floor."""
     frames, times = _sorted_frames(frame_embeddings, timestamps)
     if len(frames) == 0:
         return []
@@ -57,14 +62,41 @@ def tag_frames(
     spans = frame_spans(times, duration_s) if is_video else None
     tags: list[SmartTag] = []
     for vocabulary in vocabularies:
-        _check_dims(frames, vocabulary)
-        if vocabulary.kind == TagKind.action:
-            units, unit_spans = _action_windows(frames, times, spans, settings)
-        else:
-            units, unit_spans = frames, spans
-        confidences = calibration_for(settings).confidences(units @ vocabulary.vectors.T)
+        similarities, unit_spans = _unit_similarities(frames, times, spans, vocabulary, settings)
+        confidences = calibration_for(settings).confidences(similarities)
         tags += _kind_tags(vocabulary, confidences, unit_spans, settings)
     return _best_first(tags, settings.max_tags_per_asset)
+
+
+def unit_similarities(
+    frame_embeddings: np.ndarray,
+    timestamps: Sequence[float],
+    duration_s: float | None,
+    media_type: MediaType | str,
+    vocabulary: LabelEmbeddings,
+    settings: Settings,
+) -> np.ndarray:
+    """Similarities (units x labels) of an asset's scored units (frames, or action windows)
+    to a vocabulary: what the calibration turns into confidences (a fit reads them)."""
+    frames, times = _sorted_frames(frame_embeddings, timestamps)
+    is_video = MediaType(media_type) == MediaType.video
+    spans = frame_spans(times, duration_s) if is_video and len(frames) else None
+    return _unit_similarities(frames, times, spans, vocabulary, settings)[0]
+
+
+def _unit_similarities(
+    frames: np.ndarray,
+    times: np.ndarray,
+    spans: Spans | None,
+    vocabulary: LabelEmbeddings,
+    settings: Settings,
+) -> tuple[np.ndarray, Spans | None]:
+    _check_dims(frames, vocabulary)
+    if vocabulary.kind == TagKind.action:
+        units, unit_spans = _action_windows(frames, times, spans, settings)
+    else:
+        units, unit_spans = frames, spans
+    return units @ vocabulary.vectors.T, unit_spans
 
 
 def _sorted_frames(
@@ -124,11 +156,11 @@ def window_members(times: np.ndarray, window_s: float, stride_s: float) -> list[
 def _kind_tags(
     vocabulary: LabelEmbeddings, confidences: np.ndarray, spans: Spans | None, settings: Settings
 ) -> list[SmartTag]:
-    threshold = settings.threshold(vocabulary.kind)
     overall = top_k_mean(confidences, settings)
     tags = []
-    for index in np.flatnonzero(overall >= threshold):
-        holds = confidences[:, index] >= threshold
+    for index in np.flatnonzero(overall >= settings.tag_storage_floor):
+        level = min(settings.segment_confidence, float(overall[index]))
+        holds = confidences[:, index] >= level
         segments = [] if spans is None else merged_segments(spans[holds], settings)
         tags.append(
             SmartTag(

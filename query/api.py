@@ -26,6 +26,7 @@ from query import (
     routes_health,
     routes_jobs,
     routes_keys,
+    routes_review,
     routes_search,
     routes_training,
 )
@@ -96,7 +97,8 @@ def create_app(
         mark_public(app, path)
     body_limit = settings.api_max_body_kb * 1024
     app.include_router(routes_search.build_router(settings), max_body_size=body_limit)
-    for module in (routes_assets, routes_curation, routes_jobs, routes_training, routes_keys):
+    modules = (routes_assets, routes_curation, routes_review, routes_jobs, routes_training)
+    for module in (*modules, routes_keys):
         for router in module.routers:
             app.include_router(router, max_body_size=body_limit)
     app.include_router(routes_assets.upload)  # streams, with its own limit

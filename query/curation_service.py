@@ -6,6 +6,7 @@ names and folder paths) and WriteConflict; each front end maps them to its own c
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from catalog.asset import Asset, normalize_folder, normalize_tag
@@ -13,8 +14,11 @@ from catalog.audit import AuditEntry, ModerationAction, folder_subject
 from catalog.curation import AssetNotFound, Moderation, moderate, tag_state, undo_last
 from catalog.folders import FolderPolicy, FolderSetting, Toggle
 from catalog.settings import Settings
-from catalog.store import AssetStore
+from catalog.store import AssetStore, StoreError
+from catalog.tag_thresholds import Thresholds, current_thresholds, refresh_tag
 from query.service import tag_listing
+
+log = logging.getLogger("smarttags.curation")
 
 
 def parse_folder(path: str) -> str:
@@ -46,17 +50,33 @@ def removed_rows(asset: Asset) -> list[dict[str, Any]]:
     return rows
 
 
-def tag_view(asset: Asset, settings: Settings) -> dict[str, Any]:
+def tag_view(
+    asset: Asset, settings: Settings, thresholds: Thresholds | None = None
+) -> dict[str, Any]:
     """All tags as search shows them, and the removed ones apart."""
     return {
         "asset_id": asset.id,
-        "tags": tag_listing(asset, settings),
+        "tags": tag_listing(asset, settings, thresholds=thresholds),
         "removed": removed_rows(asset),
     }
 
 
 def asset_tags(store: AssetStore, asset_id: str, settings: Settings) -> dict[str, Any]:
-    return tag_view(require_asset(store, asset_id), settings)
+    asset = require_asset(store, asset_id)
+    return tag_view(asset, settings, current_thresholds(store, settings))
+
+
+def _learn_from(store: AssetStore, settings: Settings, moderation: Moderation) -> None:
+    """Recompute the moderated tag's threshold: a verdict on a machine candidate is evidence
+    (catalog/tag_thresholds.py). The moderation itself is done and stays done when this fails:
+    the next verdict, or `smarttags tag-thresholds --recompute`, learns it."""
+    entry = moderation.entry
+    if entry is None or not any(t.tag == entry.tag for t in moderation.asset.smart_tags):
+        return  # no verdict changed: a name the machine never proposed here is no evidence
+    try:
+        refresh_tag(store, settings, entry.tag)
+    except StoreError as exc:
+        log.warning("the threshold of tag %r was not recomputed: %s", entry.tag, exc)
 
 
 def audit_dict(entry: AuditEntry) -> dict[str, Any]:
@@ -64,7 +84,11 @@ def audit_dict(entry: AuditEntry) -> dict[str, Any]:
 
 
 def _result(
-    moderation: Moderation, action: ModerationAction, tag: str, settings: Settings
+    store: AssetStore,
+    moderation: Moderation,
+    action: ModerationAction,
+    tag: str,
+    settings: Settings,
 ) -> dict[str, Any]:
     entry = moderation.entry
     if entry is None:
@@ -78,7 +102,7 @@ def _result(
         "before": before.value,
         "after": after.value,
         "audit": audit_dict(entry) if entry else None,
-        **tag_view(moderation.asset, settings),
+        **tag_view(moderation.asset, settings, current_thresholds(store, settings)),
     }
 
 
@@ -95,7 +119,8 @@ def apply_moderation(
     done = moderate(
         store, asset_id, action, name, actor, settings.write_retries, settings.max_manual_tags
     )
-    return _result(done, action, name, settings)
+    _learn_from(store, settings, done)
+    return _result(store, done, action, name, settings)
 
 
 def undo_moderation(
@@ -105,7 +130,8 @@ def undo_moderation(
     require_asset(store, asset_id)
     done = undo_last(store, asset_id, actor, settings.write_retries)
     assert done.entry is not None
-    return _result(done, ModerationAction.undo, done.entry.tag, settings)
+    _learn_from(store, settings, done)
+    return _result(store, done, ModerationAction.undo, done.entry.tag, settings)
 
 
 def audit_entries(

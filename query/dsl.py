@@ -66,27 +66,37 @@ def _tier1(plan: QueryPlan) -> Query:
     }
 
 
+def _machine_tag(kind: str, threshold: float, extra: list[Query]) -> Query:
+    return {
+        "bool": {
+            "filter": [
+                {"term": {"tags.source": "machine"}},
+                {"term": {"tags.kind": kind}},
+                {"range": {"tags.confidence": {"gte": threshold}}},
+                {"range": {"tags.weight": {"gt": 0}}},
+                *extra,
+            ]
+        }
+    }
+
+
 def eligible_tag(plan: QueryPlan) -> Query:
-    """A nested tag that may match under the plan: mirrors `QueryPlan.tag_weight > 0`."""
+    """A nested tag that may match under the plan: mirrors `QueryPlan.tag_weight > 0`. A
+    machine tag with a learned threshold needs its own; the others their kind's."""
     kinds = plan.kinds or tuple(plan.thresholds)
+    learned = sorted(plan.tag_thresholds.items())
     sources: list[Query] = []
     if plan.promote_boost > 0:
         sources.append({"term": {"tags.source": "promoted"}})
     if plan.manual_weight > 0:
         sources.append({"term": {"tags.source": "manual"}})
+    others: list[Query] = []
+    if learned:
+        others = [{"bool": {"must_not": [{"terms": {"tags.tag": [n for n, _ in learned]}}]}}]
     for kind in kinds:
-        sources.append(
-            {
-                "bool": {
-                    "filter": [
-                        {"term": {"tags.source": "machine"}},
-                        {"term": {"tags.kind": kind}},
-                        {"range": {"tags.confidence": {"gte": plan.thresholds[kind]}}},
-                        {"range": {"tags.weight": {"gt": 0}}},
-                    ]
-                }
-            }
-        )
+        sources.append(_machine_tag(kind, plan.thresholds[kind], others))
+        for name, threshold in learned:
+            sources.append(_machine_tag(kind, threshold, [{"term": {"tags.tag": name}}]))
     filters: list[Query] = [{"bool": {"should": sources, "minimum_should_match": 1}}]
     if plan.kinds:
         filters.append({"terms": {"tags.kind": list(plan.kinds)}})

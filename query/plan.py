@@ -9,6 +9,7 @@ from catalog.analysis import analyze_unique
 from catalog.asset import MediaType, TagKind, normalize_folder
 from catalog.effective import quantize
 from catalog.settings import Settings
+from catalog.tag_thresholds import Thresholds
 
 
 class InvalidQuery(ValueError):
@@ -33,13 +34,15 @@ class QueryPlan:
     kinds: tuple[str, ...]  # empty = every kind
     limit: int
     offset: int
-    thresholds: dict[str, float]
+    thresholds: dict[str, float]  # per kind
     manual_weight: float
     promote_boost: float
     field_weights: dict[str, int]
     total_cap: int  # totals are exact up to this many hits, a lower bound beyond
     notices: tuple[str, ...] = field(default=())
     matches_nothing: bool = False  # the text had words, but none searchable
+    # learned per-tag thresholds of the tags the terms can match: they replace the kind's
+    tag_thresholds: dict[str, float] = field(default_factory=dict)
 
     @property
     def browse(self) -> bool:
@@ -56,7 +59,13 @@ class QueryPlan:
         """Each point of text relevance is worth 2G: it outranks G + any tag score."""
         return 2 * self.tier2_base
 
-    def tag_weight(self, source: str, kind: str, confidence: float, weight: float) -> float:
+    def threshold(self, tag: str, kind: str) -> float:
+        """The confidence a machine tag needs: its own where learned, else its kind's."""
+        return self.tag_thresholds.get(tag, self.thresholds[kind])
+
+    def tag_weight(
+        self, tag: str, source: str, kind: str, confidence: float, weight: float
+    ) -> float:
         """The weight a tag contributes, or 0 when it may not match under this plan."""
         if self.kinds and kind not in self.kinds:
             return 0.0
@@ -64,10 +73,14 @@ class QueryPlan:
             return self.promote_boost
         if source == "manual":
             return self.manual_weight
-        return weight if confidence >= self.thresholds[kind] else 0.0
+        return weight if confidence >= self.threshold(tag, kind) else 0.0
 
 
-def build_plan(request: SearchRequest, settings: Settings) -> QueryPlan:
+def build_plan(
+    request: SearchRequest, settings: Settings, thresholds: Thresholds | None = None
+) -> QueryPlan:
+    """`thresholds`: the kind thresholds and the learned ones (default: the settings'
+    kind thresholds alone)."""
     if len(request.text) > settings.max_query_chars:
         raise InvalidQuery(f"query is longer than {settings.max_query_chars} characters")
     limit = settings.default_page_size if request.limit is None else request.limit
@@ -95,6 +108,7 @@ def build_plan(request: SearchRequest, settings: Settings) -> QueryPlan:
     if len(terms) > settings.max_query_terms:
         notices.append(f"only the first {settings.max_query_terms} distinct words were used")
         terms = terms[: settings.max_query_terms]
+    thresholds = thresholds or Thresholds.defaults(settings)
     return QueryPlan(
         terms=tuple(terms),
         folder=folder,
@@ -102,7 +116,7 @@ def build_plan(request: SearchRequest, settings: Settings) -> QueryPlan:
         kinds=tuple(sorted({k.value for k in request.kinds})),
         limit=limit,
         offset=request.offset,
-        thresholds={k.value: settings.threshold(k.value) for k in TagKind},
+        thresholds=dict(thresholds.kinds),
         # boosts in steps of the weight quantum keep float32 sums (OpenSearch) exact
         manual_weight=quantize(settings.manual_tag_weight, settings.weight_quantum),
         promote_boost=quantize(settings.promote_boost, settings.weight_quantum),
@@ -110,4 +124,5 @@ def build_plan(request: SearchRequest, settings: Settings) -> QueryPlan:
         total_cap=settings.max_exact_total,
         notices=tuple(notices),
         matches_nothing=bool(request.text.strip()) and not terms,
+        tag_thresholds=thresholds.for_terms(terms),
     )

@@ -5,9 +5,10 @@ score and, per tag channel (source, kind), whether its tags may match and what t
   tier 1  every term in the metadata        2G * text score + tag score
   tier 2  every term in an eligible tag     G + tag score
   tier 3  some term in an eligible tag      tag score
-A machine tag is eligible at or above its kind's threshold and weighs its quantised
-confidence; manual and promoted tags weigh the plan's weights; a kind filter drops the other
-kinds' channels. The store evaluates the program as handed.
+A machine tag is eligible at or above its kind's threshold (or its own learned threshold,
+which the program lists by tag name) and weighs its quantised confidence; manual and promoted
+tags weigh the plan's weights; a kind filter drops the other kinds' channels. The store
+evaluates the program as handed.
 """
 
 from __future__ import annotations
@@ -51,4 +52,5 @@ def compile_plan(plan: QueryPlan) -> PostingsSearch | None:
         offset=plan.offset,
         limit=plan.limit,
         total_cap=plan.total_cap,
+        tag_thresholds=tuple(plan.tag_thresholds.items()),
     )

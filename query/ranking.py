@@ -43,7 +43,7 @@ def matched_tags(tags: list[IndexedTag], plan: QueryPlan) -> dict[str, TagMatch]
     """Per term, the eligible tag of `tags` (an asset's indexed tags) with the best weight."""
     best: dict[str, TagMatch] = {}
     for tag in tags:
-        weight = plan.tag_weight(tag.source, tag.kind, tag.confidence, tag.weight)
+        weight = plan.tag_weight(tag.tag, tag.source, tag.kind, tag.confidence, tag.weight)
         if weight <= 0:
             continue
         for term in plan.terms:

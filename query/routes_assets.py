@@ -22,6 +22,7 @@ from catalog.keys import Role
 from catalog.queue import JobQueue, QueueUnavailable
 from catalog.settings import Settings
 from catalog.store import AssetStore
+from catalog.tag_thresholds import current_thresholds
 from query.auth import Actor, role_router
 from query.deps import QueueDep, SettingsDep, StoreDep
 from query.errors import errors
@@ -98,7 +99,8 @@ def get_asset(asset_id: AssetId, store: StoreDep, settings: SettingsDep) -> dict
     asset = store.get(asset_id)
     if asset is None:
         raise HTTPException(status_code=404, detail=f"no asset with id {asset_id!r}")
-    return {**asset.to_json_dict(), "tags": tag_listing(asset, settings)}
+    thresholds = current_thresholds(store, settings)
+    return {**asset.to_json_dict(), "tags": tag_listing(asset, settings, thresholds=thresholds)}
 
 
 def _ready(store: AssetStore, queue: JobQueue) -> None:

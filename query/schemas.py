@@ -35,6 +35,13 @@ class TagRow(Strict):
     confidence: float
     weight: float
     effective: bool = Field(description="whether it counts for search under the thresholds")
+    suggested: bool = Field(
+        description="a machine tag below its threshold: a stored candidate that does not count"
+    )
+    threshold: float | None = Field(
+        description="the confidence the machine tag of this name needs (its kind's, or its "
+        "own learned one); null when the machine has no tag of this name"
+    )
     segments: list[Segment]
 
 
@@ -68,6 +75,40 @@ class Total(Strict):
 
     value: int
     relation: Literal["eq", "gte"]
+
+
+class ReviewItem(Strict):
+    """A suggested tag (a machine candidate below its threshold) awaiting a verdict."""
+
+    asset_id: str
+    path: str
+    title: str
+    media_type: str
+    tag: str
+    kind: str
+    confidence: float
+    threshold: float
+    segments: list[Segment]
+
+
+class ReviewQueue(Strict):
+    items: list[ReviewItem]
+    total: int
+
+
+class TagThresholdRow(Strict):
+    tag: str
+    kind: str
+    threshold: float = Field(description="the confidence its machine tags need")
+    source: Literal["default", "learned"]
+    positives: int
+    negatives: int
+    updated_at: datetime | None
+
+
+class TagThresholds(Strict):
+    tags: list[TagThresholdRow]
+    defaults: dict[str, float] = Field(description="the threshold of each kind")
 
 
 class SearchResult(Strict):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from catalog.asset import Asset, TagKind
+from catalog.asset import Asset
 from catalog.effective import IndexedTag, TagSource, indexed_tags
 from catalog.settings import Settings
 from catalog.store import AssetStore, RankedPage
+from catalog.tag_thresholds import Thresholds, current_thresholds
 from query import dsl, postings
 from query.plan import QueryPlan, SearchRequest, build_plan
 from query.ranking import matched_fields, matched_tags, tier_of_score
@@ -32,14 +33,19 @@ def _row_order(row: dict[str, Any]) -> tuple[float, str]:
 
 
 def tag_listing(
-    asset: Asset, settings: Settings, tags: list[IndexedTag] | None = None
+    asset: Asset,
+    settings: Settings,
+    tags: list[IndexedTag] | None = None,
+    thresholds: Thresholds | None = None,
 ) -> list[dict[str, Any]]:
     """The asset's tags as search sees them, one row per name, strongest first: a curated
-    tag shows its curated weight with the machine's confidence and segments, if any.
-    `tags`: the asset's indexed tags, when the caller has them already."""
+    tag shows its curated weight with the machine's confidence and segments, if any; a
+    machine tag below its threshold is a stored candidate, `suggested` (it does not count).
+    `tags`: the asset's indexed tags, when the caller has them already; `thresholds`: the
+    kind and learned thresholds (default: the settings' kind thresholds)."""
     if tags is None:
         tags = indexed_tags(asset, settings.weight_quantum)
-    thresholds = {kind.value: settings.threshold(kind.value) for kind in TagKind}
+    thresholds = thresholds or Thresholds.defaults(settings)
     weights = {
         TagSource.promoted: settings.promote_boost,
         TagSource.manual: settings.manual_tag_weight,
@@ -54,13 +60,17 @@ def tag_listing(
             continue
         computed = machine.get(tag.tag)
         segments = computed.segments if computed else ()
+        threshold = thresholds.of(tag.tag, tag.kind) if computed else None
+        effective = source is not TagSource.machine or tag.confidence >= threshold
         rows[tag.tag] = {
             "tag": tag.tag,
             "kind": tag.kind,
             "source": _SOURCE_NAME[source],
             "confidence": computed.confidence if computed else tag.confidence,
             "weight": weight,
-            "effective": source is not TagSource.machine or tag.confidence >= thresholds[tag.kind],
+            "effective": effective,
+            "suggested": not effective,
+            "threshold": threshold,
             "segments": [list(s) for s in segments] if segments else [],
         }
     return sorted(rows.values(), key=_row_order)
@@ -73,9 +83,11 @@ def hit_dict(
     settings: Settings,
     with_tags: bool,
     fields: tuple[str, ...] | None = None,
+    thresholds: Thresholds | None = None,
 ) -> dict[str, Any]:
     """One hit as the CLI and API show it. `fields`: the metadata fields holding a term, when
-    the store reported them (else worked out here, as query.ranking.explain does)."""
+    the store reported them (else worked out here, as query.ranking.explain does);
+    `thresholds`: what the tag listing applies."""
     hit: dict[str, Any] = {
         "id": asset.id,
         "tier": None if plan.browse else tier_of_score(score, plan),
@@ -97,7 +109,7 @@ def hit_dict(
         ],
     }
     if with_tags:
-        hit["tags"] = tag_listing(asset, settings, tags)
+        hit["tags"] = tag_listing(asset, settings, tags, thresholds)
     return hit
 
 
@@ -105,7 +117,8 @@ def search(
     store: AssetStore, request: SearchRequest, settings: Settings, with_tags: bool = False
 ) -> dict[str, Any]:
     """Raises InvalidQuery for a request that cannot be answered, StoreError on outages."""
-    plan = build_plan(request, settings)
+    thresholds = current_thresholds(store, settings)
+    plan = build_plan(request, settings, thresholds)
     page = run_plan(store, plan)
     return {
         "total": page.total.to_json(),
@@ -114,6 +127,7 @@ def search(
         "terms": list(plan.terms),
         "notices": list(plan.notices),
         "hits": [
-            hit_dict(h.asset, h.score, plan, settings, with_tags, h.fields) for h in page.hits
+            hit_dict(h.asset, h.score, plan, settings, with_tags, h.fields, thresholds)
+            for h in page.hits
         ],
     }

@@ -14,11 +14,13 @@ from catalog.asset import MediaType, TagKind, normalize_folder
 from catalog.jsonl import export_lines, import_jsonl
 from query.plan import SearchRequest
 from query.service import search
+from smarttags.cli_calibrate import calibrate_cmd
 from smarttags.cli_curation import audit_cmd, folder_group, tag_group, tags_cmd
 from smarttags.cli_index import index_cmd, sample_library_cmd
 from smarttags.cli_jobs import jobs_cmd
 from smarttags.cli_keys import keys_group
 from smarttags.cli_reindex import reindex_cmd
+from smarttags.cli_review import review_group, tag_thresholds_cmd
 from smarttags.cli_support import (
     EXIT_PARTIAL,
     EXIT_USAGE,
@@ -353,6 +355,9 @@ cli.add_command(train_cmd)
 cli.add_command(train_report_cmd)
 cli.add_command(autotag_cmd)
 cli.add_command(keys_group)
+cli.add_command(review_group)
+cli.add_command(tag_thresholds_cmd)
+cli.add_command(calibrate_cmd)
 
 
 def main() -> None:

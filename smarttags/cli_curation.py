@@ -35,7 +35,17 @@ from smarttags.formatting import spans
 UNKNOWN_USER = "user:unknown"
 STATE_LABELS = {"none": "not curated"}  # the others (removed, manual, promoted) read as is
 TOGGLES = [t.value for t in Toggle]
-TABLE_HEADER = ("tag", "kind", "source", "confidence", "weight", "effective", "segments")
+TABLE_HEADER = (
+    "tag",
+    "kind",
+    "source",
+    "confidence",
+    "weight",
+    "effective",
+    "suggested",
+    "threshold",
+    "segments",
+)
 
 
 def cli_actor() -> str:
@@ -103,6 +113,8 @@ def _print_tags(view: dict[str, Any]) -> None:
                         f"{r['confidence']:.2f}",
                         f"{r['weight']:.2f}",
                         "yes" if r["effective"] else "no",
+                        "yes" if r["suggested"] else "no",
+                        "-" if r["threshold"] is None else f"{r['threshold']:.2f}",
                         _segments(r["segments"]),
                     )
                     for r in view["tags"]
@@ -139,7 +151,10 @@ def tags_cmd(app: AppContext, asset_id: str, as_json: bool) -> None:
     """All tags of ASSET_ID as search shows them (strongest first), and the removed ones.
 
     Columns: kind, source (machine, manual, promoted), confidence, weight in the ranking,
-    whether the tag is effective (a machine tag must reach its kind's threshold), segments.
+    whether the tag is effective (a machine tag must reach its threshold), whether it is
+    suggested (a stored machine candidate below its threshold: it does not count, and
+    `smarttags review` offers it for a verdict), the threshold (its kind's, or its own
+    learned one), segments.
     """
     with _opened(app) as store:
         try:

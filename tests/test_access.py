@@ -75,6 +75,8 @@ def routes_table(world: World) -> dict[tuple[str, str], tuple[Role | str, Call]]
         ("GET", "/folders/{path}/settings"): (reader, get("/folders/a/b/settings")),
         ("GET", "/folders/audit"): (reader, get("/folders/audit")),
         ("GET", "/folders/{path}/audit"): (reader, get("/folders/a/audit")),
+        ("GET", "/review"): (reader, get("/review")),
+        ("GET", "/tags/thresholds"): (reader, get("/tags/thresholds")),
         ("GET", "/jobs"): (reader, get("/jobs")),
         ("GET", "/jobs/{job_id}"): (reader, get(f"/jobs/{job}")),
         ("GET", "/schedule"): (reader, get("/schedule")),

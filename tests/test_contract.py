@@ -8,6 +8,7 @@ import random
 import pytest
 
 from catalog.asset import MediaType, TagKind
+from catalog.tag_thresholds import TagThreshold, Thresholds, forget, kind_thresholds
 from query.plan import InvalidQuery, SearchRequest, build_plan
 from query.ranking import explain
 from query.service import search
@@ -445,9 +446,12 @@ def _library(seed: int, size: int, prefix: str = "lib") -> list:
 KINDS = ["object", "action", "custom"]
 
 
-def _reference(corpus, request: SearchRequest, settings) -> tuple[list, int]:
-    """(id, tier, score, fields, tags) of every hit in rank order, per query.ranking.explain."""
-    plan = build_plan(request, settings)
+def _reference(
+    corpus, request: SearchRequest, settings, learned: dict[str, float] | None = None
+) -> tuple[list, int]:
+    """(id, tier, score, fields, tags) of every hit in rank order, per query.ranking.explain,
+    under the kind thresholds and the `learned` per-tag ones."""
+    plan = build_plan(request, settings, Thresholds(kind_thresholds(settings), learned or {}))
     found = []
     for doc in corpus:
         if plan.folder and not (
@@ -474,8 +478,10 @@ def _as_reference(hit: dict) -> tuple:
     return (hit["id"], hit["tier"], hit["score"], hit["matched"]["metadata"], tags)
 
 
-def _assert_like_reference(store, corpus, request: SearchRequest) -> None:
-    expected, count = _reference(corpus, request, store.settings)
+def _assert_like_reference(
+    store, corpus, request: SearchRequest, learned: dict[str, float] | None = None
+) -> None:
+    expected, count = _reference(corpus, request, store.settings, learned)
     got = search(store, request, store.settings)
     page = expected[request.offset : request.offset + (request.limit or 20)]
     assert [_as_reference(h) for h in got["hits"]] == page, request
@@ -585,3 +591,86 @@ def test_a_filter_that_removes_most_candidates(store):
     assert [h["id"] for h in got["hits"]] == ["s0", "s1", "s2"]
     assert got["total"] == {"value": 3, "relation": "eq"}
     assert run(store, "dog", media_type=MediaType.video)["total"]["value"] == 3
+
+
+# learned per-tag thresholds: a machine tag needs its own threshold where one is learned
+
+OVERLAPPING = ["dog", "hot dog", "car", "red car", "race car", "cat", "ice cream", "cream", "red"]
+LEARNED = {"hot dog": 0.95, "car": 0.4, "red car": 0.9, "cream": 0.55, "dog": 1.00390625}
+
+
+def _learn(store, learned: dict[str, float]) -> None:
+    store.save_tag_thresholds(
+        [
+            TagThreshold(tag=name, kind="object", threshold=value, positives=5, negatives=7)
+            for name, value in learned.items()
+        ]
+    )
+    forget(store)
+
+
+def test_a_learned_threshold_replaces_the_kind_threshold_of_its_tag(store):
+    store.upsert_many(
+        [
+            asset("both", smart_tags=[tag("red car", 0.8), tag("car", 0.45)]),
+            asset("strong", smart_tags=[tag("red car", 0.92)]),
+            asset("weak", smart_tags=[tag("car", 0.41)]),
+            asset("off", smart_tags=[tag("dog", 0.99)]),
+            asset("manual", smart_tags=[tag("dog", 0.99)], manual_tags=["dog"]),
+        ]
+    )
+    _learn(store, {"red car": 0.9, "car": 0.4, "dog": 1.00390625})
+    # "both": its best tag holding "car" (red car 0.8) is under its own threshold, the weaker
+    # "car" (0.45) over its own: the weaker one counts
+    hits = run(store, "car")["hits"]
+    assert [h["id"] for h in hits] == ["strong", "both", "weak"]
+    assert [m["tag"] for m in hits[1]["matched"]["tags"]] == ["car"]
+    assert ids(store, "dog") == ["manual"]  # a learned threshold never touches curated tags
+    hits = search(store, SearchRequest("car"), store.settings, with_tags=True)["hits"]
+    listing = {r["tag"]: r for r in hits[1]["tags"]}
+    assert listing["red car"]["suggested"] and listing["red car"]["threshold"] == 0.9
+    assert not listing["car"]["suggested"] and listing["car"]["threshold"] == 0.4
+
+
+@functools.cache
+def _overlapping_library(seed: int, size: int) -> list:
+    """Tags that share words on one asset, so a weaker tag can count where a stronger fails."""
+    rng = random.Random(seed)
+    docs = []
+    for i in range(size):
+        names = rng.sample(OVERLAPPING, rng.randint(0, 4))
+        docs.append(
+            asset(
+                f"o{i:04d}",
+                path=f"{rng.choice(['a', 'a/b', 'c'])}/f{i}.{rng.choice(['jpg', 'mp4'])}",
+                title=" ".join(rng.sample(OVERLAPPING, rng.choice([0, 0, 1]))),
+                smart_tags=[
+                    tag(n, rng.choice([0.3, 0.42, 0.5, 0.6, 0.7, 0.8, 0.9, 0.96, 1.0]), kind)
+                    for n in names
+                    for kind in rng.sample(KINDS, rng.choice([1, 1, 2]))
+                ],
+                manual_tags=rng.sample(OVERLAPPING, rng.choice([0, 0, 0, 1])),
+                removed_tags=rng.sample(OVERLAPPING, rng.choice([0, 0, 0, 0, 1])),
+            )
+        )
+    return docs
+
+
+LEARNED_REQUESTS = [
+    SearchRequest("car", limit=50),
+    SearchRequest("red car", offset=5, limit=40),
+    SearchRequest("hot dog", limit=60),
+    SearchRequest("ice cream cat", limit=30),
+    SearchRequest("dog", kinds=(TagKind.object, TagKind.custom), limit=50),
+    SearchRequest("cream red", folder="a", limit=50),
+    SearchRequest("race car dog", media_type=MediaType.video, limit=25, offset=3),
+]
+
+
+@pytest.mark.parametrize("request_", LEARNED_REQUESTS, ids=lambda r: f"{r.text}|{r.offset}")
+def test_learned_thresholds_agree_with_the_reference_on_every_backend(store, request_):
+    corpus = _overlapping_library(3, 250)
+    store.upsert_many(corpus)
+    _assert_like_reference(store, corpus, request_)  # kind thresholds alone first
+    _learn(store, LEARNED)
+    _assert_like_reference(store, corpus, request_, LEARNED)

@@ -90,12 +90,15 @@ def test_tags_lists_every_tag_as_search_shows_them(run, store, settings):
         "confidence",
         "weight",
         "effective",
+        "suggested",
+        "threshold",
         "segments",
     ]
     assert [line.split()[0] for line in lines[1:]] == ["summer", "beach", "running", "sand"]
-    running = ["running", "action", "machine", "0.88", "0.88", "yes", "0:00.0-0:04.5"]
+    running = ["running", "action", "machine", "0.88", "0.88", "yes", "no", "0.70", "0:00.0-0:04.5"]
     assert lines[3].split() == running
-    assert lines[4].split()[5] == "no"  # sand is under the object threshold
+    assert lines[4].split()[5:7] == ["no", "yes"]  # sand is under the object threshold
+    assert lines[1].split()[7] == "-"  # a manual tag the machine never proposed
 
 
 def test_remove_hides_the_tag_from_search_and_is_audited(run, store, settings):
@@ -144,6 +147,8 @@ def test_promote_ranks_with_the_promote_boost(run, store, settings):
         "confidence": 0.9,  # the machine's confidence, shown beside the curated weight
         "weight": settings.promote_boost,
         "effective": True,
+        "suggested": False,
+        "threshold": settings.min_object_confidence,
         "segments": [],
     }
     hits = search(store, SearchRequest("dog"), settings)["hits"]

@@ -27,6 +27,7 @@ from query.plan import SearchRequest, build_plan
 from query.ranking import explain
 from query.service import run_plan, search
 from smarttags.cli import cli
+from tests.test_batching import CountingEngine
 from tests.test_pipeline import _logging_ffmpeg, settings_for
 
 pytest_plugins = ["tests.media", "tests.test_pipeline"]
@@ -109,16 +110,47 @@ def test_retag_reads_no_media_and_full_decodes_again(tmp_path, media_lib, tiny_m
     store.close()
 
 
-def test_retag_applies_new_thresholds(two_photos, tiny_model, tmp_path):
+def test_retag_applies_a_new_storage_floor(two_photos, tiny_model, tmp_path):
     settings, store, _ = two_photos
     before = {a.id: len(a.smart_tags) for a in store.iter_assets()}
-    looser = settings.model_copy(
-        update={"min_object_confidence": 0.05, "min_action_confidence": 0.05}
-    )
+    looser = settings.model_copy(update={"tag_storage_floor": 0.05})
     _reprocess(looser, store, Mode.retag)
     after = {a.id: len(a.smart_tags) for a in store.iter_assets()}
     assert all(after[i] >= before[i] for i in before)
     assert sum(after.values()) > sum(before.values())
+
+
+def _matched_by(store, settings, text: str, asset_id: str) -> set[str]:
+    """The tags through which `asset_id` matches `text` (empty: it is no hit)."""
+    hits = search(store, SearchRequest(text, limit=50), settings)["hits"]
+    return {m["tag"] for h in hits if h["id"] == asset_id for m in h["matched"]["tags"]}
+
+
+def test_a_threshold_change_alters_search_without_any_processing(
+    tmp_path, media_lib, tiny_model
+):
+    wrapper, log = _logging_ffmpeg(tmp_path)
+    strict = {"min_object_confidence": 0.999, "min_action_confidence": 0.999}
+    settings = settings_for(tmp_path, tiny_model, ffmpeg_binary=str(wrapper), **strict)
+    root = _library(tmp_path / "lib", media_lib, {"a/clip.mp4": "h264_mp4", "a/b.png": "png"})
+    store = open_store(settings)
+    _index(settings, store, root)
+    photo = next(a for a in store.iter_assets() if a.media_type is MediaType.image)
+    candidate = next(t for t in photo.smart_tags if t.confidence < 0.999)  # stored, suggested
+    assert candidate.confidence >= settings.tag_storage_floor
+    assert candidate.tag not in _matched_by(store, settings, candidate.tag, photo.id)
+
+    lowered = settings.model_copy(
+        update={"min_object_confidence": 0.3, "min_action_confidence": 0.3}
+    )
+    assert candidate.tag in _matched_by(store, lowered, candidate.tag, photo.id)
+
+    log.write_text("")
+    engine = CountingEngine(lowered)
+    summary = IndexRun(lowered, store, engine).run(scan([root], None, skip=[lowered.data_dir]))
+    assert (summary.unchanged, summary.tagged) == (2, 0)
+    assert engine.batches == [] and log.read_text() == ""  # no encoder, no ffmpeg
+    store.close()
 
 
 def test_selection_by_asset_folder_and_path(two_photos):
