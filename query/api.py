@@ -22,6 +22,7 @@ from catalog.stores import LazyStore
 from query import (
     contract,
     routes_assets,
+    routes_auth,
     routes_curation,
     routes_health,
     routes_jobs,
@@ -96,7 +97,14 @@ def create_app(
         mark_public(app, path)
     body_limit = settings.api_max_body_kb * 1024
     app.include_router(routes_search.build_router(settings), max_body_size=body_limit)
-    for module in (routes_assets, routes_curation, routes_jobs, routes_training, routes_keys):
+    for module in (
+        routes_assets,
+        routes_curation,
+        routes_jobs,
+        routes_training,
+        routes_keys,
+        routes_auth,
+    ):
         for router in module.routers:
             app.include_router(router, max_body_size=body_limit)
     app.include_router(routes_assets.upload)  # streams, with its own limit
