@@ -29,6 +29,7 @@ from query import (
     routes_keys,
     routes_search,
     routes_training,
+    routes_webui,
 )
 from query.auth import LazyKeyRing, mark_public
 from query.metrics import install_metrics
@@ -110,6 +111,7 @@ def create_app(
     app.include_router(routes_assets.upload)  # streams, with its own limit
     app.include_router(routes_health.public, max_body_size=body_limit)
     install_metrics(app, settings, stores, jobs)
+    routes_webui.install(app)
     _install_error_handlers(app)
     contract.install(app, settings)
     return app

@@ -1,9 +1,12 @@
 """The routes the web UI needs beyond the rest of the API: who am I, editing metadata (audited),
-the original media with Range requests, the folder tree, report downloads."""
+the original media with Range requests, the folder tree, report downloads, and the UI's own
+files (public, offline, every module they import present)."""
 
 from __future__ import annotations
 
 import io
+import re
+from html.parser import HTMLParser
 
 import pytest
 from fastapi.testclient import TestClient
@@ -15,6 +18,7 @@ from catalog.keys import Role
 from catalog.training_runs import TagReport, TrainingRecord, claim_run, save_record
 from query.api import create_app
 from query.curation_service import folder_tree, set_folder
+from query.routes_webui import WEBUI_DIR
 from tests.access import make_world
 from tests.backends import make_settings
 from tests.fixtures import asset, tag
@@ -329,3 +333,73 @@ def test_the_report_downloads_as_an_excel_workbook(report_client):
     assert rows[0][:3] == ("tag", "positives", "negatives") and rows[1][:2] == ("hero", 40)
     assert client.get("/training/report").json()["run"] == run  # json stays the default
     assert client.get("/training/report", params={"format": "pdf"}).status_code == 422
+
+
+# --- the UI's own files ------------------------------------------------------------------
+
+IMPORT = re.compile(r"""^\s*(?:import|export)\b[^'"]*?from\s+["']([^"']+)["']""", re.MULTILINE)
+URL = re.compile(r"(?:https?:)?//[\w-]+(?:\.[\w-]+)+")
+NAMESPACES = {"http://www.w3.org"}  # the SVG namespace's host: a name, never fetched
+
+
+class _Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.links += [v for k, v in attrs if k in ("src", "href") and v]
+
+
+def test_the_page_is_public_strict_and_loads_only_this_server(client):
+    page = client.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    policy = page.headers["content-security-policy"]
+    assert "default-src 'self'" in policy and "script-src 'self'" in policy
+    parser = _Links()
+    parser.feed(page.text)
+    files = [link for link in parser.links if not link.startswith("#")]  # routes of the page
+    assert files and all(link.startswith("/") for link in files)
+    for link in files:
+        assert client.get(link).status_code == 200, link
+
+
+def test_every_module_the_ui_imports_is_served(client):
+    """Walk the ES module graph from main.js: each import resolves to a file the server
+    serves, and no file names another host."""
+    pending, seen = ["/ui/js/main.js"], set()
+    while pending:
+        url = pending.pop()
+        if url in seen:
+            continue
+        seen.add(url)
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert "javascript" in response.headers["content-type"], url
+        base = url.rsplit("/", 1)[0]
+        for target in IMPORT.findall(response.text):
+            assert target.startswith("."), f"{url} imports {target}: only relative modules"
+            pending.append(_resolve(base, target))
+    on_disk = {f"/ui/{p.relative_to(WEBUI_DIR)}" for p in WEBUI_DIR.rglob("*.js")}
+    assert seen == on_disk, "a module is never imported, or missing"
+    for path in WEBUI_DIR.rglob("*"):
+        if path.is_file():
+            hosts = [u for u in URL.findall(path.read_text()) if u not in NAMESPACES]
+            assert hosts == [], f"{path.name} names another host: {hosts}"
+
+
+def _resolve(base: str, target: str) -> str:
+    parts = base.split("/")
+    for piece in target.split("/"):
+        if piece == "..":
+            parts.pop()
+        elif piece != ".":
+            parts.append(piece)
+    return "/".join(parts)
+
+
+def test_the_ui_files_need_no_key_but_the_api_does(client):
+    assert client.get("/").status_code == 200
+    assert client.get("/ui/app.css").status_code == 200
+    assert client.get("/auth/me").status_code == 401
+    assert client.get("/ui/nothing.js").status_code == 404
