@@ -151,6 +151,16 @@ function route() {
     focusHeading();
     return;
   }
+  if (page.needs && !can(page.needs)) {
+    current = null;
+    replace(
+      main,
+      h("h1", {}, page.title),
+      h("p", { class: "notice" }, `This page needs the ${page.needs} role; your key is ${session.role}.`),
+    );
+    focusHeading();
+    return;
+  }
   current = { name: target.name, instance: page.mount(main, target, shell) || {} };
   document.title = `${page.title || "smarttags"} · smarttags`;
   focusHeading();

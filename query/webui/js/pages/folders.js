@@ -169,7 +169,14 @@ export function mount(container, route) {
           try {
             const accepted = await api("/reprocess", { method: "POST", body: { folder: item.folder, mode } });
             if (job) job.stop();
-            job = jobProgress(accepted.job_id, { label: "Reprocessing", onEnd: (done) => { button.disabled = false; toast(`Reprocessing ${done.state}`); load(); } });
+            job = jobProgress(accepted.job_id, {
+              label: "Reprocessing",
+              onEnd: (done) => {
+                button.disabled = false;
+                toast(`Reprocessing of ${folderLabel(item.folder)} ${done.state}`);
+                load({ detail: false }); // the panel keeps the finished job in view
+              },
+            });
             replace(progress, job.element);
           } catch (error) {
             button.disabled = false;
@@ -228,13 +235,13 @@ export function mount(container, route) {
     history(item, historyBox);
   }
 
-  async function load() {
+  async function load({ detail = true } = {}) {
     try {
       const tree = await api("/folders/tree");
       folders = tree.folders;
       renderTable();
       if (tree.truncated) tableBox.prepend(h("p", { class: "notice info" }, "Only the first folders are listed."));
-      renderDetail();
+      if (detail) renderDetail();
     } catch (error) {
       replace(tableBox, errorBox(error, "The folders cannot be listed."));
     }

@@ -9,6 +9,7 @@ import { showPoster } from "../media.js";
 import { href } from "../router.js";
 
 export const title = "Upload";
+export const needs = "editor";
 
 const ACCEPT = "video/*,image/*";
 
