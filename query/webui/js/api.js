@@ -100,13 +100,16 @@ export function uploadFile(file, fields, onProgress) {
       }
       if (request.status >= 200 && request.status < 300) resolve(body);
       else {
-        const detail = body && body.detail ? body.detail : `${request.status} ${request.statusText}`;
+        const detail =
+          body && body.detail ? body.detail : `${request.status} ${request.statusText}`;
         const error = new ApiError(request.status, detail);
         if (request.status === 401) listeners.unauthorized.forEach((fn) => fn(error));
         reject(error);
       }
     });
-    request.addEventListener("error", () => reject(new ApiError(0, "the server cannot be reached")));
+    request.addEventListener("error", () =>
+      reject(new ApiError(0, "the server cannot be reached")),
+    );
     request.send(form);
   });
 }

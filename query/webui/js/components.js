@@ -9,26 +9,49 @@ import { decimal, folderName, percent, plural } from "./format.js";
 /** A short message in the corner, also read out by screen readers. */
 export function toast(message, kind = "info") {
   const region = document.getElementById("toasts");
-  const item = h("div", { class: `toast ${kind}`, role: kind === "error" ? "alert" : "status" }, message);
+  const item = h(
+    "div",
+    { class: `toast ${kind}`, role: kind === "error" ? "alert" : "status" },
+    message,
+  );
   region.append(item);
   setTimeout(() => item.classList.add("leaving"), 4000);
   setTimeout(() => item.remove(), 4600);
 }
 
 export function errorText(error) {
-  return error && error.detail ? error.detail : String(error && error.message ? error.message : error);
+  return error && error.detail
+    ? error.detail
+    : String(error && error.message ? error.message : error);
 }
 
 export function errorBox(error, title = "Something went wrong") {
-  return h("div", { class: "notice error", role: "alert" }, h("strong", {}, title), " ", errorText(error));
+  return h(
+    "div",
+    { class: "notice error", role: "alert" },
+    h("strong", {}, title),
+    " ",
+    errorText(error),
+  );
 }
 
 export function emptyState(title, text, ...extra) {
-  return h("div", { class: "empty" }, h("p", { class: "empty-title" }, title), text ? h("p", {}, text) : null, extra);
+  return h(
+    "div",
+    { class: "empty" },
+    h("p", { class: "empty-title" }, title),
+    text ? h("p", {}, text) : null,
+    extra,
+  );
 }
 
 export function loading(text = "Loading…") {
-  return h("p", { class: "loading-text", role: "status" }, h("span", { class: "spinner", "aria-hidden": "true" }), text);
+  return h(
+    "p",
+    { class: "loading-text", role: "status" },
+    h("span", { class: "spinner", "aria-hidden": "true" }),
+    text,
+  );
 }
 
 // ---- badges and bars ---------------------------------------------------------------------
@@ -89,7 +112,8 @@ export function confidenceBar(tag, confidence, threshold = null) {
     tick.style.left = percent(threshold, 1);
     track.append(tick);
   }
-  if (threshold !== null && threshold !== undefined && confidence < threshold) fill.classList.add("below");
+  if (threshold !== null && threshold !== undefined && confidence < threshold)
+    fill.classList.add("below");
   return h(
     "div",
     {
@@ -143,8 +167,17 @@ export function jobProgress(jobId, { onEnd = null, label = "Job" } = {}) {
   const bar = progressBar(`${label} progress`);
   const state = h("span", { class: "job-state" }, badge("queued", "neutral"));
   const detail = h("span", { class: "job-detail muted" }, "waiting for a worker…");
-  const link = h("a", { href: `#/jobs?job=${encodeURIComponent(jobId)}`, class: "job-link" }, "job details");
-  const element = h("div", { class: "job-progress" }, h("div", { class: "job-line" }, state, detail, link), bar);
+  const link = h(
+    "a",
+    { href: `#/jobs?job=${encodeURIComponent(jobId)}`, class: "job-link" },
+    "job details",
+  );
+  const element = h(
+    "div",
+    { class: "job-progress" },
+    h("div", { class: "job-line" }, state, detail, link),
+    bar,
+  );
   const stop = poll(async () => {
     const job = await api(`/jobs/${encodeURIComponent(jobId)}`);
     replace(state, stateBadge(job.state));
@@ -181,7 +214,9 @@ export function folderTree(folders, selected, onPick, { counts = true } = {}) {
   const root = h("ul", { class: "tree" });
   const lists = new Map([["", root]]);
   for (const item of folders) {
-    const parent = item.folder.includes("/") ? item.folder.slice(0, item.folder.lastIndexOf("/")) : "";
+    const parent = item.folder.includes("/")
+      ? item.folder.slice(0, item.folder.lastIndexOf("/"))
+      : "";
     const list = item.folder === "" ? null : lists.get(parent) || root;
     const label = item.folder === "" ? "All folders" : folderName(item.folder);
     const button = h(
@@ -194,7 +229,13 @@ export function folderTree(folders, selected, onPick, { counts = true } = {}) {
         onclick: () => onPick(item.folder),
       },
       h("span", { class: "tree-name" }, label),
-      counts ? h("span", { class: "tree-count", "aria-label": plural(item.total, "asset") }, String(item.total)) : null,
+      counts
+        ? h(
+            "span",
+            { class: "tree-count", "aria-label": plural(item.total, "asset") },
+            String(item.total),
+          )
+        : null,
     );
     const node = h("li", {}, button);
     if (item.folder === "") {

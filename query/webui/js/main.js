@@ -71,7 +71,19 @@ function renderNav(active) {
     if (!can(role) || (extra && !extra())) continue;
     const here = name === active || (name === "search" && active === "asset");
     list.append(
-      h("li", {}, h("a", { href: `#/${name}`, "aria-current": here ? "page" : null, class: here ? "active" : null }, label)),
+      h(
+        "li",
+        {},
+        h(
+          "a",
+          {
+            href: `#/${name}`,
+            "aria-current": here ? "page" : null,
+            class: here ? "active" : null,
+          },
+          label,
+        ),
+      ),
     );
   }
 }
@@ -84,14 +96,22 @@ function renderSession() {
     box.append(
       h(
         "span",
-        { class: "identity open", title: "No API key exists on this server: whoever reaches it may change everything" },
+        {
+          class: "identity open",
+          title: "No API key exists on this server: whoever reaches it may change everything",
+        },
         "Open access",
       ),
     );
     return;
   }
   box.append(
-    h("span", { class: "identity" }, h("span", { class: "identity-name" }, session.name), h("span", { class: `role role-${session.role}` }, session.role)),
+    h(
+      "span",
+      { class: "identity" },
+      h("span", { class: "identity-name" }, session.name),
+      h("span", { class: `role role-${session.role}` }, session.role),
+    ),
     h("button", { type: "button", class: "ghost small", onclick: signOut }, "Sign out"),
   );
 }
@@ -147,7 +167,11 @@ function route() {
   window.scrollTo(0, 0);
   if (!page) {
     current = null;
-    replace(main, h("h1", {}, "Not found"), h("p", {}, "There is no such page. ", h("a", { href: "#/search" }, "Go to search")));
+    replace(
+      main,
+      h("h1", {}, "Not found"),
+      h("p", {}, "There is no such page. ", h("a", { href: "#/search" }, "Go to search")),
+    );
     focusHeading();
     return;
   }
@@ -156,7 +180,11 @@ function route() {
     replace(
       main,
       h("h1", {}, page.title),
-      h("p", { class: "notice" }, `This page needs the ${page.needs} role; your key is ${session.role}.`),
+      h(
+        "p",
+        { class: "notice" },
+        `This page needs the ${page.needs} role; your key is ${session.role}.`,
+      ),
     );
     focusHeading();
     return;

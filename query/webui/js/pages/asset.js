@@ -11,8 +11,21 @@ import { LAST_SEARCH } from "./search.js";
 
 export const title = "Asset";
 
-const DONE = { remove: "Removed", promote: "Promoted", add: "Added", restore: "Restored", undo: "Undid" };
-const STATUS_KIND = { tagged: "success", catalogued: "neutral", queued: "info", pending: "info", skipped: "warning", failed: "danger" };
+const DONE = {
+  remove: "Removed",
+  promote: "Promoted",
+  add: "Added",
+  restore: "Restored",
+  undo: "Undid",
+};
+const STATUS_KIND = {
+  tagged: "success",
+  catalogued: "neutral",
+  queued: "info",
+  pending: "info",
+  skipped: "warning",
+  failed: "danger",
+};
 
 function byConfidence(a, b) {
   return b.confidence - a.confidence || a.tag.localeCompare(b.tag);
@@ -77,7 +90,12 @@ export function mount(container, route) {
     const figure = h("figure", { class: "player" }, frame, caption);
     const label = asset.title || asset.file_name;
     if (asset.media_type === "video") {
-      player = h("video", { controls: true, preload: "metadata", playsinline: true, "aria-label": `Video: ${label}` });
+      player = h("video", {
+        controls: true,
+        preload: "metadata",
+        playsinline: true,
+        "aria-label": `Video: ${label}`,
+      });
       frame.append(player);
       loadable(`${path}/thumbnail`).then((poster) => poster && (player.poster = poster));
     } else {
@@ -90,7 +108,10 @@ export function mount(container, route) {
         player.src = src;
       })
       .catch(async (error) => {
-        caption.textContent = error.status === 404 ? "The original file is not in the library; this is its poster." : `The file cannot be loaded: ${errorText(error)}`;
+        caption.textContent =
+          error.status === 404
+            ? "The original file is not in the library; this is its poster."
+            : `The file cannot be loaded: ${errorText(error)}`;
         if (asset.media_type !== "video") {
           const poster = await loadable(`${path}/thumbnail`);
           if (poster) player.src = poster;
@@ -107,7 +128,13 @@ export function mount(container, route) {
     for (const span of spans) {
       const [start, end] = span;
       const label = describe(span);
-      const mark = h("button", { type: "button", class: "segment", "aria-label": label, title: label, onclick: () => seek(start) });
+      const mark = h("button", {
+        type: "button",
+        class: "segment",
+        "aria-label": label,
+        title: label,
+        onclick: () => seek(start),
+      });
       mark.style.left = `${(100 * start) / length}%`;
       mark.style.width = `${Math.max((100 * (end - start)) / length, 0)}%`;
       track.append(mark);
@@ -117,7 +144,11 @@ export function mount(container, route) {
 
   function tagTimeline(row) {
     if (asset.media_type !== "video" || !asset.duration_s || !row.segments.length) return null;
-    return timeline(`Where ${row.tag} appears`, row.segments, ([start, end]) => `${row.tag}, ${duration(start)} to ${duration(end)}`);
+    return timeline(
+      `Where ${row.tag} appears`,
+      row.segments,
+      ([start, end]) => `${row.tag}, ${duration(start)} to ${duration(end)}`,
+    );
   }
 
   // ---- Manage Tags ----------------------------------------------------------------------
@@ -133,9 +164,15 @@ export function mount(container, route) {
           ? await api(`${path}/tags/undo`, { method: "POST" })
           : await api(`${path}/tags`, { method: "POST", body: { action, tag } });
       renderTags(done.tags, done.removed);
-      toast(done.changed ? `${DONE[done.action] || done.action} ${done.tag}` : `${done.tag} was already ${done.after}`);
+      toast(
+        done.changed
+          ? `${DONE[done.action] || done.action} ${done.tag}`
+          : `${done.tag} was already ${done.after}`,
+      );
       loadHistory();
-      const again = tagsBody.querySelector(`[data-tag="${CSS.escape(done.tag)}"] button`) || removedBox.querySelector(`[data-tag="${CSS.escape(done.tag)}"] button`);
+      const again =
+        tagsBody.querySelector(`[data-tag="${CSS.escape(done.tag)}"] button`) ||
+        removedBox.querySelector(`[data-tag="${CSS.escape(done.tag)}"] button`);
       (again || document.getElementById("tags-heading")).focus();
     } catch (error) {
       toast(errorText(error), "error");
@@ -146,17 +183,41 @@ export function mount(container, route) {
     if (!editor) return null;
     const buttons = [];
     if (row.source !== "promoted") {
-      buttons.push(h("button", { type: "button", class: "small", "aria-label": `Promote ${row.tag}`, onclick: () => moderate("promote", row.tag) }, "Promote"));
+      buttons.push(
+        h(
+          "button",
+          {
+            type: "button",
+            class: "small",
+            "aria-label": `Promote ${row.tag}`,
+            onclick: () => moderate("promote", row.tag),
+          },
+          "Promote",
+        ),
+      );
     }
-    buttons.push(h("button", { type: "button", class: "small danger", "aria-label": `Remove ${row.tag}`, onclick: () => moderate("remove", row.tag) }, "Remove"));
+    buttons.push(
+      h(
+        "button",
+        {
+          type: "button",
+          class: "small danger",
+          "aria-label": `Remove ${row.tag}`,
+          onclick: () => moderate("remove", row.tag),
+        },
+        "Remove",
+      ),
+    );
     return h("div", { class: "row-actions" }, buttons);
   }
 
   function tagRow(row, video) {
     const threshold = thresholds[row.tag] ?? null;
     const notes = [];
-    if (row.suggested) notes.push(badge("suggested", "warning", "below its threshold: a candidate for review"));
-    else if (!row.effective) notes.push(badge("below threshold", "muted", "search does not use it"));
+    if (row.suggested)
+      notes.push(badge("suggested", "warning", "below its threshold: a candidate for review"));
+    else if (!row.effective)
+      notes.push(badge("below threshold", "muted", "search does not use it"));
     return h(
       "tr",
       { dataset: { tag: row.tag }, class: row.effective ? null : "weak" },
@@ -164,7 +225,13 @@ export function mount(container, route) {
         "th",
         { scope: "row" },
         h("span", { class: "tag-name" }, row.tag),
-        h("span", { class: "tag-meta" }, badge(row.kind, `kind-${row.kind}`), badge(row.source, `source-${row.source}`, sourceMeaning(row.source)), notes),
+        h(
+          "span",
+          { class: "tag-meta" },
+          badge(row.kind, `kind-${row.kind}`),
+          badge(row.source, `source-${row.source}`, sourceMeaning(row.source)),
+          notes,
+        ),
       ),
       h("td", {}, confidenceBar(row.tag, row.confidence, threshold)),
       video ? h("td", { class: "timeline-cell" }, tagTimeline(row)) : null,
@@ -173,7 +240,11 @@ export function mount(container, route) {
   }
 
   function sourceMeaning(source) {
-    return { machine: "computed by the model", manual: "added by a person", promoted: "promoted by a person: weighs double" }[source];
+    return {
+      machine: "computed by the model",
+      manual: "added by a person",
+      promoted: "promoted by a person: weighs double",
+    }[source];
   }
 
   function renderTags(tags, removed) {
@@ -193,10 +264,16 @@ export function mount(container, route) {
               h("th", { scope: "col" }, "Tag"),
               h("th", { scope: "col" }, "Confidence"),
               video ? h("th", { scope: "col" }, "Timeline") : null,
-              editor ? h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Actions")) : null,
+              editor
+                ? h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Actions"))
+                : null,
             ),
           ),
-          h("tbody", {}, rows.map((row) => tagRow(row, video))),
+          h(
+            "tbody",
+            {},
+            rows.map((row) => tagRow(row, video)),
+          ),
         )
       : h("p", { class: "muted" }, "No tags yet.");
     replace(tagsBody, table);
@@ -213,8 +290,21 @@ export function mount(container, route) {
                   "li",
                   { dataset: { tag: row.tag } },
                   h("span", { class: "tag-name" }, row.tag),
-                  row.confidence !== null ? h("span", { class: "muted" }, ` ${decimal(row.confidence)}`) : null,
-                  editor ? h("button", { type: "button", class: "small", "aria-label": `Restore ${row.tag}`, onclick: () => moderate("restore", row.tag) }, "Restore") : null,
+                  row.confidence !== null
+                    ? h("span", { class: "muted" }, ` ${decimal(row.confidence)}`)
+                    : null,
+                  editor
+                    ? h(
+                        "button",
+                        {
+                          type: "button",
+                          class: "small",
+                          "aria-label": `Restore ${row.tag}`,
+                          onclick: () => moderate("restore", row.tag),
+                        },
+                        "Restore",
+                      )
+                    : null,
                 ),
               ),
             ),
@@ -225,7 +315,15 @@ export function mount(container, route) {
 
   function addTagForm() {
     const id = newId("new-tag");
-    const input = h("input", { id, type: "text", name: "tag", required: true, maxlength: "100", autocomplete: "off", placeholder: "e.g. summer campaign" });
+    const input = h("input", {
+      id,
+      type: "text",
+      name: "tag",
+      required: true,
+      maxlength: "100",
+      autocomplete: "off",
+      placeholder: "e.g. summer campaign",
+    });
     return h(
       "form",
       {
@@ -248,7 +346,11 @@ export function mount(container, route) {
   // ---- details, technical metadata, history ---------------------------------------------
 
   function detailsPanel() {
-    const box = h("section", { class: "panel", "aria-labelledby": "details-heading" }, h("h2", { id: "details-heading" }, "Details"));
+    const box = h(
+      "section",
+      { class: "panel", "aria-labelledby": "details-heading" },
+      h("h2", { id: "details-heading" }, "Details"),
+    );
     if (!editor) {
       box.append(
         h(
@@ -259,15 +361,33 @@ export function mount(container, route) {
           h("dt", {}, "Description"),
           h("dd", { class: "prose" }, asset.description || h("span", { class: "muted" }, "none")),
           h("dt", {}, "Keywords"),
-          h("dd", {}, asset.keywords.length ? asset.keywords.map((k) => h("span", { class: "chip" }, k)) : h("span", { class: "muted" }, "none")),
+          h(
+            "dd",
+            {},
+            asset.keywords.length
+              ? asset.keywords.map((k) => h("span", { class: "chip" }, k))
+              : h("span", { class: "muted" }, "none"),
+          ),
         ),
       );
       return box;
     }
-    const titleInput = h("input", { id: "edit-title", name: "title", type: "text", value: asset.title, maxlength: "500" });
+    const titleInput = h("input", {
+      id: "edit-title",
+      name: "title",
+      type: "text",
+      value: asset.title,
+      maxlength: "500",
+    });
     const description = h("textarea", { id: "edit-description", name: "description", rows: "4" });
     description.value = asset.description;
-    const keywords = h("input", { id: "edit-keywords", name: "keywords", type: "text", value: asset.keywords.join(", "), "aria-describedby": "keywords-hint" });
+    const keywords = h("input", {
+      id: "edit-keywords",
+      name: "keywords",
+      type: "text",
+      value: asset.keywords.join(", "),
+      "aria-describedby": "keywords-hint",
+    });
     const message = h("div", { "aria-live": "polite" });
     const save = h("button", { type: "submit", class: "primary" }, "Save details");
     box.append(
@@ -280,12 +400,16 @@ export function mount(container, route) {
             const wanted = {
               title: titleInput.value.trim(),
               description: description.value.trim(),
-              keywords: keywords.value.split(",").map((k) => k.trim()).filter(Boolean),
+              keywords: keywords.value
+                .split(",")
+                .map((k) => k.trim())
+                .filter(Boolean),
             };
             const changes = {};
             if (wanted.title !== asset.title) changes.title = wanted.title;
             if (wanted.description !== asset.description) changes.description = wanted.description;
-            if (wanted.keywords.join("\n") !== asset.keywords.join("\n")) changes.keywords = wanted.keywords;
+            if (wanted.keywords.join("\n") !== asset.keywords.join("\n"))
+              changes.keywords = wanted.keywords;
             if (!Object.keys(changes).length) {
               replace(message, h("p", { class: "hint" }, "Nothing changed."));
               return;
@@ -308,8 +432,19 @@ export function mount(container, route) {
           },
         },
         h("div", { class: "field" }, h("label", { for: "edit-title" }, "Title"), titleInput),
-        h("div", { class: "field" }, h("label", { for: "edit-description" }, "Description"), description),
-        h("div", { class: "field" }, h("label", { for: "edit-keywords" }, "Keywords"), keywords, h("p", { id: "keywords-hint", class: "hint" }, "Separate keywords with commas.")),
+        h(
+          "div",
+          { class: "field" },
+          h("label", { for: "edit-description" }, "Description"),
+          description,
+        ),
+        h(
+          "div",
+          { class: "field" },
+          h("label", { for: "edit-keywords" }, "Keywords"),
+          keywords,
+          h("p", { id: "keywords-hint", class: "hint" }, "Separate keywords with commas."),
+        ),
         message,
         h("div", { class: "actions" }, save),
       ),
@@ -327,7 +462,13 @@ export function mount(container, route) {
       ["File size", asset.size_bytes !== null ? bytes(asset.size_bytes) : null],
       ["Folder", asset.folder || "Library root"],
       ["File name", asset.file_name],
-      ["Status", [badge(asset.status, STATUS_KIND[asset.status] || "neutral"), asset.status_reason ? ` ${asset.status_reason}` : ""]],
+      [
+        "Status",
+        [
+          badge(asset.status, STATUS_KIND[asset.status] || "neutral"),
+          asset.status_reason ? ` ${asset.status_reason}` : "",
+        ],
+      ],
       ["Tagged", asset.tagged_at ? dateTime(asset.tagged_at) : null],
       ["Model", asset.model_id],
       ["Added", dateTime(asset.created_at)],
@@ -341,7 +482,9 @@ export function mount(container, route) {
       h(
         "dl",
         { class: "facts two" },
-        facts.filter(([, value]) => value !== null && value !== undefined && value !== "").map(([name, value]) => [h("dt", {}, name), h("dd", {}, value)]),
+        facts
+          .filter(([, value]) => value !== null && value !== undefined && value !== "")
+          .map(([name, value]) => [h("dt", {}, name), h("dd", {}, value)]),
       ),
     );
   }
@@ -360,7 +503,13 @@ export function mount(container, route) {
                   "li",
                   { class: `history-${entry.action}` },
                   h("p", {}, auditLine(entry)),
-                  h("p", { class: "muted small" }, h("time", { datetime: entry.at, title: entry.at }, dateTime(entry.at)), " · ", entry.actor),
+                  h(
+                    "p",
+                    { class: "muted small" },
+                    h("time", { datetime: entry.at, title: entry.at }, dateTime(entry.at)),
+                    " · ",
+                    entry.actor,
+                  ),
                 ),
               ),
             )
@@ -380,15 +529,31 @@ export function mount(container, route) {
       return; // no semantic search on this server
     }
     if (!found.moments || !found.moments.length) return;
-    const describe = (m) => `Moment ${duration(m.start_s)} to ${duration(m.end_s)}, score ${decimal(m.score)}`;
+    const describe = (m) =>
+      `Moment ${duration(m.start_s)} to ${duration(m.end_s)}, score ${decimal(m.score)}`;
     replace(
       box,
       h("h2", { id: "moments-heading" }, "Moments matching ", h("q", {}, query)),
-      timeline(`Moments matching ${query}`, found.moments.map((m) => [m.start_s, m.end_s, m]), ([, , m]) => describe(m)),
+      timeline(
+        `Moments matching ${query}`,
+        found.moments.map((m) => [m.start_s, m.end_s, m]),
+        ([, , m]) => describe(m),
+      ),
       h(
         "ol",
         { class: "moments" },
-        found.moments.map((m) => h("li", {}, h("button", { type: "button", class: "link", onclick: () => seek(m.start_s) }, `${duration(m.start_s)}–${duration(m.end_s)}`), h("span", { class: "muted" }, ` score ${decimal(m.score)}`))),
+        found.moments.map((m) =>
+          h(
+            "li",
+            {},
+            h(
+              "button",
+              { type: "button", class: "link", onclick: () => seek(m.start_s) },
+              `${duration(m.start_s)}–${duration(m.end_s)}`,
+            ),
+            h("span", { class: "muted" }, ` score ${decimal(m.score)}`),
+          ),
+        ),
       ),
     );
     box.hidden = false;
@@ -416,22 +581,45 @@ export function mount(container, route) {
         container,
         h("p", { class: "crumbs" }, h("a", { href: back }, "← Back to results")),
         h("h1", {}, error.status === 404 ? "No such asset" : "Asset"),
-        errorBox(error, error.status === 404 ? "It may have been deleted." : "The asset cannot be read."),
+        errorBox(
+          error,
+          error.status === 404 ? "It may have been deleted." : "The asset cannot be read.",
+        ),
       );
       return;
     }
     document.title = `${asset.title || asset.file_name} · smarttags`;
     heading.textContent = asset.title || asset.file_name;
-    const moments = h("section", { class: "panel", "aria-labelledby": "moments-heading", hidden: true });
-    const undo = editor ? h("button", { type: "button", class: "small", onclick: () => moderate("undo") }, "Undo") : null;
+    const moments = h("section", {
+      class: "panel",
+      "aria-labelledby": "moments-heading",
+      hidden: true,
+    });
+    const undo = editor
+      ? h("button", { type: "button", class: "small", onclick: () => moderate("undo") }, "Undo")
+      : null;
     replace(
       container,
-      h("p", { class: "crumbs" }, h("a", { href: back }, "← Back to results"), " ", h("span", { class: "muted" }, "/ ", asset.folder || "Library root")),
+      h(
+        "p",
+        { class: "crumbs" },
+        h("a", { href: back }, "← Back to results"),
+        " ",
+        h("span", { class: "muted" }, "/ ", asset.folder || "Library root"),
+      ),
       h(
         "header",
         { class: "asset-header" },
         heading,
-        h("p", { class: "asset-sub" }, badge(asset.media_type === "video" ? "Video" : "Image", "type"), " ", badge(asset.status, STATUS_KIND[asset.status] || "neutral"), " ", h("span", { class: "muted" }, asset.path)),
+        h(
+          "p",
+          { class: "asset-sub" },
+          badge(asset.media_type === "video" ? "Video" : "Image", "type"),
+          " ",
+          badge(asset.status, STATUS_KIND[asset.status] || "neutral"),
+          " ",
+          h("span", { class: "muted" }, asset.path),
+        ),
       ),
       h(
         "div",
@@ -444,8 +632,18 @@ export function mount(container, route) {
           h(
             "section",
             { class: "panel", "aria-labelledby": "tags-heading" },
-            h("div", { class: "panel-head" }, h("h2", { id: "tags-heading", tabindex: "-1" }, "Smart tags"), undo),
-            h("p", { class: "hint" }, "Objects, scenes and actions together, strongest first. ", asset.media_type === "video" ? "Click a segment of a timeline to jump there." : ""),
+            h(
+              "div",
+              { class: "panel-head" },
+              h("h2", { id: "tags-heading", tabindex: "-1" }, "Smart tags"),
+              undo,
+            ),
+            h(
+              "p",
+              { class: "hint" },
+              "Objects, scenes and actions together, strongest first. ",
+              asset.media_type === "video" ? "Click a segment of a timeline to jump there." : "",
+            ),
             tagsBody,
             editor ? addTagForm() : null,
             removedBox,
@@ -456,13 +654,19 @@ export function mount(container, route) {
           { class: "asset-side", "aria-label": "About this asset" },
           detailsPanel(),
           technicalPanel(),
-          h("section", { class: "panel", "aria-labelledby": "history-heading" }, h("h2", { id: "history-heading" }, "History"), historyBox),
+          h(
+            "section",
+            { class: "panel", "aria-labelledby": "history-heading" },
+            h("h2", { id: "history-heading" }, "History"),
+            historyBox,
+          ),
         ),
       ),
     );
     renderTags(listing.tags, listing.removed);
     heading.setAttribute("tabindex", "-1");
-    if (document.activeElement === document.body || !document.activeElement?.isConnected) heading.focus();
+    if (document.activeElement === document.body || !document.activeElement?.isConnected)
+      heading.focus();
     loadHistory();
     loadMoments(moments);
   }
@@ -475,4 +679,3 @@ export function mount(container, route) {
     },
   };
 }
-

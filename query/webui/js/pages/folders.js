@@ -3,7 +3,16 @@
 // "Reprocess this folder".
 
 import { api } from "../api.js";
-import { badge, depth, emptyState, errorBox, errorText, jobProgress, loading, toast } from "../components.js";
+import {
+  badge,
+  depth,
+  emptyState,
+  errorBox,
+  errorText,
+  jobProgress,
+  loading,
+  toast,
+} from "../components.js";
 import { h, replace } from "../dom.js";
 import { dateTime, folderLabel, folderName, plural } from "../format.js";
 import { href } from "../router.js";
@@ -39,7 +48,14 @@ function effectiveCell(value, media, folder) {
     "div",
     { class: "effective", dataset: { media } },
     badge(on ? "Enabled" : "Disabled", on ? "success" : "danger"),
-    h("span", { class: `source ${value.setting !== "inherit" ? "own" : ""}`, title: `${media} smart tags in ${folderLabel(folder)}` }, sourceText(value)),
+    h(
+      "span",
+      {
+        class: `source ${value.setting !== "inherit" ? "own" : ""}`,
+        title: `${media} smart tags in ${folderLabel(folder)}`,
+      },
+      sourceText(value),
+    ),
   );
 }
 
@@ -49,7 +65,10 @@ export function mount(container, route) {
   let job = null;
 
   const tableBox = h("div", { class: "panel flush" }, loading("Loading folders…"));
-  const detail = h("aside", { class: "panel folder-detail", "aria-labelledby": "folder-detail-heading" });
+  const detail = h("aside", {
+    class: "panel folder-detail",
+    "aria-labelledby": "folder-detail-heading",
+  });
 
   replace(
     container,
@@ -57,7 +76,11 @@ export function mount(container, route) {
       "header",
       { class: "page-head" },
       h("h1", {}, "Folders"),
-      h("p", { class: "muted" }, "Smart tags are computed for videos and images unless a folder says otherwise. A folder without its own setting inherits it from the nearest parent that has one."),
+      h(
+        "p",
+        { class: "muted" },
+        "Smart tags are computed for videos and images unless a folder says otherwise. A folder without its own setting inherits it from the nearest parent that has one.",
+      ),
     ),
     h("div", { class: "folders-layout" }, tableBox, detail),
   );
@@ -65,22 +88,29 @@ export function mount(container, route) {
   function row(item) {
     const here = item.folder === selected;
     const link = h(
-          "a",
-          {
-            href: href(["folders"], { folder: item.folder }),
-            class: "folder-link",
-            "aria-current": here ? "true" : null,
-            title: folderLabel(item.folder),
-          },
-          h("span", { class: "folder-icon", "aria-hidden": "true" }, "▸"),
-          folderName(item.folder),
-        );
+      "a",
+      {
+        href: href(["folders"], { folder: item.folder }),
+        class: "folder-link",
+        "aria-current": here ? "true" : null,
+        title: folderLabel(item.folder),
+      },
+      h("span", { class: "folder-icon", "aria-hidden": "true" }, "▸"),
+      folderName(item.folder),
+    );
     link.style.paddingLeft = `${depth(item.folder) * 1.25}rem`;
     return h(
       "tr",
       { class: here ? "selected" : null, dataset: { folder: item.folder } },
       h("th", { scope: "row" }, link),
-      h("td", { class: "num" }, item.total.toLocaleString(), item.assets !== item.total ? h("span", { class: "muted small" }, ` (${item.assets} here)`) : null),
+      h(
+        "td",
+        { class: "num" },
+        item.total.toLocaleString(),
+        item.assets !== item.total
+          ? h("span", { class: "muted small" }, ` (${item.assets} here)`)
+          : null,
+      ),
       h("td", {}, effectiveCell(item.video, "video", item.folder)),
       h("td", {}, effectiveCell(item.image, "image", item.folder)),
     );
@@ -88,7 +118,13 @@ export function mount(container, route) {
 
   function renderTable() {
     if (!folders.length) {
-      replace(tableBox, emptyState("No folders yet", "Folders appear once assets are indexed or uploaded into them."));
+      replace(
+        tableBox,
+        emptyState(
+          "No folders yet",
+          "Folders appear once assets are indexed or uploaded into them.",
+        ),
+      );
       return;
     }
     replace(
@@ -96,8 +132,23 @@ export function mount(container, route) {
       h(
         "table",
         { class: "folders-table" },
-        h("caption", { class: "visually-hidden" }, "Folders with their effective smart-tag settings"),
-        h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Folder"), h("th", { scope: "col", class: "num" }, "Assets"), h("th", { scope: "col" }, "Videos"), h("th", { scope: "col" }, "Images"))),
+        h(
+          "caption",
+          { class: "visually-hidden" },
+          "Folders with their effective smart-tag settings",
+        ),
+        h(
+          "thead",
+          {},
+          h(
+            "tr",
+            {},
+            h("th", { scope: "col" }, "Folder"),
+            h("th", { scope: "col", class: "num" }, "Assets"),
+            h("th", { scope: "col" }, "Videos"),
+            h("th", { scope: "col" }, "Images"),
+          ),
+        ),
         h("tbody", {}, folders.map(row)),
       ),
     );
@@ -109,7 +160,13 @@ export function mount(container, route) {
     const groups = MEDIA.map(([media, label]) => {
       const value = item[media];
       const on = value.effective === "enable";
-      const summary = h("p", { class: "hint" }, "Now ", h("strong", {}, on ? "enabled" : "disabled"), ` (${sourceText(value)})`);
+      const summary = h(
+        "p",
+        { class: "hint" },
+        "Now ",
+        h("strong", {}, on ? "enabled" : "disabled"),
+        ` (${sourceText(value)})`,
+      );
       if (!editor) return h("div", { class: "setting-read" }, h("h3", {}, label), summary);
       return h(
         "fieldset",
@@ -120,7 +177,16 @@ export function mount(container, route) {
           { class: "segmented" },
           TOGGLES.map(([toggle, text]) => {
             const id = `${media}-${toggle}`;
-            return [h("input", { type: "radio", name: media, id, value: toggle, checked: value.setting === toggle }), h("label", { for: id }, text)];
+            return [
+              h("input", {
+                type: "radio",
+                name: media,
+                id,
+                value: toggle,
+                checked: value.setting === toggle,
+              }),
+              h("label", { for: id }, text),
+            ];
           }),
         ),
         summary,
@@ -135,7 +201,9 @@ export function mount(container, route) {
         onsubmit: async (event) => {
           event.preventDefault();
           const form = event.currentTarget;
-          const body = Object.fromEntries(MEDIA.map(([media]) => [media, form.elements[media].value]));
+          const body = Object.fromEntries(
+            MEDIA.map(([media]) => [media, form.elements[media].value]),
+          );
           save.disabled = true;
           try {
             await api(settingsPath(item.folder), { method: "PUT", body });
@@ -167,7 +235,10 @@ export function mount(container, route) {
           const mode = event.currentTarget.elements.mode.value;
           button.disabled = true;
           try {
-            const accepted = await api("/reprocess", { method: "POST", body: { folder: item.folder, mode } });
+            const accepted = await api("/reprocess", {
+              method: "POST",
+              body: { folder: item.folder, mode },
+            });
             if (job) job.stop();
             job = jobProgress(accepted.job_id, {
               label: "Reprocessing",
@@ -189,8 +260,29 @@ export function mount(container, route) {
         "fieldset",
         { class: "choices" },
         h("legend", { class: "visually-hidden" }, "How to reprocess"),
-        h("div", { class: "option" }, h("input", { type: "radio", name: "mode", id: "mode-retag", value: "retag", checked: true }), h("label", { for: "mode-retag" }, h("strong", {}, "Retag"), " — from the cached embeddings; fast")),
-        h("div", { class: "option" }, h("input", { type: "radio", name: "mode", id: "mode-full", value: "full" }), h("label", { for: "mode-full" }, h("strong", {}, "Full"), " — decode the files again")),
+        h(
+          "div",
+          { class: "option" },
+          h("input", {
+            type: "radio",
+            name: "mode",
+            id: "mode-retag",
+            value: "retag",
+            checked: true,
+          }),
+          h(
+            "label",
+            { for: "mode-retag" },
+            h("strong", {}, "Retag"),
+            " — from the cached embeddings; fast",
+          ),
+        ),
+        h(
+          "div",
+          { class: "option" },
+          h("input", { type: "radio", name: "mode", id: "mode-full", value: "full" }),
+          h("label", { for: "mode-full" }, h("strong", {}, "Full"), " — decode the files again"),
+        ),
       ),
       h("p", { class: "hint" }, "Moderation and edited metadata are kept."),
       h("div", { class: "actions" }, button),
@@ -207,7 +299,18 @@ export function mount(container, route) {
           ? h(
               "ol",
               { class: "history-list" },
-              log.entries.map((e) => h("li", {}, h("p", {}, `${e.tag === "video" ? "Videos" : "Images"}: ${e.before} → ${e.after}`), h("p", { class: "muted small" }, dateTime(e.at), " · ", e.actor))),
+              log.entries.map((e) =>
+                h(
+                  "li",
+                  {},
+                  h(
+                    "p",
+                    {},
+                    `${e.tag === "video" ? "Videos" : "Images"}: ${e.before} → ${e.after}`,
+                  ),
+                  h("p", { class: "muted small" }, dateTime(e.at), " · ", e.actor),
+                ),
+              ),
             )
           : h("p", { class: "muted" }, "Never changed."),
       );
@@ -226,7 +329,11 @@ export function mount(container, route) {
     replace(
       detail,
       h("h2", { id: "folder-detail-heading" }, folderLabel(item.folder)),
-      h("p", { class: "muted" }, `${plural(item.total, "asset")}, ${item.assets.toLocaleString()} directly in it`),
+      h(
+        "p",
+        { class: "muted" },
+        `${plural(item.total, "asset")}, ${item.assets.toLocaleString()} directly in it`,
+      ),
       settingsForm(item),
       reprocessForm(item),
       h("h3", {}, "History"),
@@ -240,7 +347,8 @@ export function mount(container, route) {
       const tree = await api("/folders/tree");
       folders = tree.folders;
       renderTable();
-      if (tree.truncated) tableBox.prepend(h("p", { class: "notice info" }, "Only the first folders are listed."));
+      if (tree.truncated)
+        tableBox.prepend(h("p", { class: "notice info" }, "Only the first folders are listed."));
       if (detail) renderDetail();
     } catch (error) {
       replace(tableBox, errorBox(error, "The folders cannot be listed."));
@@ -262,4 +370,3 @@ export function mount(container, route) {
     },
   };
 }
-

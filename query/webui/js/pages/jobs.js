@@ -2,7 +2,16 @@
 // progress and the errors by file.
 
 import { api } from "../api.js";
-import { badge, emptyState, errorBox, loading, poll, progressBar, setProgress, stateBadge } from "../components.js";
+import {
+  badge,
+  emptyState,
+  errorBox,
+  loading,
+  poll,
+  progressBar,
+  setProgress,
+  stateBadge,
+} from "../components.js";
 import { h, replace } from "../dom.js";
 import { ago, dateTime, folderLabel, plural } from "../format.js";
 import { go } from "../router.js";
@@ -17,13 +26,22 @@ const STATES = [
   ["done", "Done"],
   ["failed", "Failed"],
 ];
-const KINDS = { index: "Indexing", reprocess: "Reprocessing", train: "Training", autotag: "Custom tagging" };
+const KINDS = {
+  index: "Indexing",
+  reprocess: "Reprocessing",
+  train: "Training",
+  autotag: "Custom tagging",
+};
 
 function what(job) {
   const p = job.params || {};
-  if (job.kind === "index" && p.paths) return p.paths.length === 1 ? p.paths[0] : plural(p.paths.length, "file");
+  if (job.kind === "index" && p.paths)
+    return p.paths.length === 1 ? p.paths[0] : plural(p.paths.length, "file");
   if (job.kind === "reprocess") {
-    const scope = p.asset_ids && p.asset_ids.length ? plural(p.asset_ids.length, "asset") : folderLabel(p.folder || "");
+    const scope =
+      p.asset_ids && p.asset_ids.length
+        ? plural(p.asset_ids.length, "asset")
+        : folderLabel(p.folder || "");
     return `${p.mode || "retag"} · ${scope}`;
   }
   if (p.folder !== undefined) return folderLabel(p.folder);
@@ -47,7 +65,16 @@ function errors(job) {
     h(
       "ul",
       {},
-      job.errors.map((e) => h("li", {}, h("code", {}, e.path || "?"), " — ", h("strong", {}, e.status || "error"), e.reason ? `: ${e.reason}` : "")),
+      job.errors.map((e) =>
+        h(
+          "li",
+          {},
+          h("code", {}, e.path || "?"),
+          " — ",
+          h("strong", {}, e.status || "error"),
+          e.reason ? `: ${e.reason}` : "",
+        ),
+      ),
     ),
   );
 }
@@ -63,22 +90,42 @@ function jobCard(job, highlighted) {
     h(
       "div",
       { class: "job-top" },
-      h("div", {}, h("span", { class: "job-kind" }, KINDS[job.kind] || job.kind), " ", h("span", { class: "muted" }, what(job))),
+      h(
+        "div",
+        {},
+        h("span", { class: "job-kind" }, KINDS[job.kind] || job.kind),
+        " ",
+        h("span", { class: "muted" }, what(job)),
+      ),
       stateBadge(job.state),
     ),
     bar,
     h(
       "div",
       { class: "job-facts muted small" },
-      h("span", {}, job.total ? `${job.done} of ${job.total}` : job.state === "queued" ? "waiting for a worker" : ""),
-      job.current && job.state === "running" ? h("span", {}, "now: ", h("code", {}, job.current)) : null,
+      h(
+        "span",
+        {},
+        job.total
+          ? `${job.done} of ${job.total}`
+          : job.state === "queued"
+            ? "waiting for a worker"
+            : "",
+      ),
+      job.current && job.state === "running"
+        ? h("span", {}, "now: ", h("code", {}, job.current))
+        : null,
       h("span", { title: dateTime(job.created_at) }, "queued ", ago(job.created_at)),
-      job.finished_at ? h("span", { title: dateTime(job.finished_at) }, "ended ", ago(job.finished_at)) : null,
+      job.finished_at
+        ? h("span", { title: dateTime(job.finished_at) }, "ended ", ago(job.finished_at))
+        : null,
       job.actor ? h("span", {}, "by ", job.actor) : null,
       job.attempt > 1 ? badge(`attempt ${job.attempt}`, "warning") : null,
       h("code", { class: "job-id" }, job.id),
     ),
-    job.message ? h("p", { class: job.state === "failed" ? "notice error" : "hint" }, job.message) : null,
+    job.message
+      ? h("p", { class: job.state === "failed" ? "notice error" : "hint" }, job.message)
+      : null,
     summary(job),
     errors(job),
   );
@@ -101,7 +148,16 @@ export function mount(container, route) {
     h(
       "header",
       { class: "page-head row" },
-      h("div", {}, h("h1", {}, "Jobs"), h("p", { class: "muted" }, "Work the workers run: uploads, reprocessing, training and custom tagging. Updated every second.")),
+      h(
+        "div",
+        {},
+        h("h1", {}, "Jobs"),
+        h(
+          "p",
+          { class: "muted" },
+          "Work the workers run: uploads, reprocessing, training and custom tagging. Updated every second.",
+        ),
+      ),
       h("div", { class: "field inline" }, h("label", { for: "job-state" }, "Show"), filter),
     ),
     counts,
@@ -118,11 +174,19 @@ export function mount(container, route) {
     }
     replace(
       counts,
-      Object.entries(body.counts).map(([name, n]) => h("span", { class: "count" }, h("strong", {}, n.toLocaleString()), ` ${name}`)),
+      Object.entries(body.counts).map(([name, n]) =>
+        h("span", { class: "count" }, h("strong", {}, n.toLocaleString()), ` ${name}`),
+      ),
     );
     if (!body.jobs.length) {
       cards.clear();
-      replace(listBox, emptyState("No jobs", state ? `No ${state} jobs right now.` : "Uploads, reprocessing and training show here."));
+      replace(
+        listBox,
+        emptyState(
+          "No jobs",
+          state ? `No ${state} jobs right now.` : "Uploads, reprocessing and training show here.",
+        ),
+      );
       return true;
     }
     let list = listBox.querySelector("ol.jobs");
@@ -135,9 +199,11 @@ export function mount(container, route) {
     for (const job of body.jobs) {
       const signature = JSON.stringify(job);
       const known = cards.get(job.id);
-      const card = known && known.signature === signature ? known.element : jobCard(job, job.id === highlight);
+      const card =
+        known && known.signature === signature ? known.element : jobCard(job, job.id === highlight);
       if (known && known.element !== card) {
-        if (known.element.querySelector("details")?.open) card.querySelector("details")?.setAttribute("open", "");
+        if (known.element.querySelector("details")?.open)
+          card.querySelector("details")?.setAttribute("open", "");
         known.element.replaceWith(card);
       }
       seen.set(job.id, { signature, element: card });

@@ -3,7 +3,15 @@
 // the whole query, so a search can be bookmarked, shared and gone back to.
 
 import { api } from "../api.js";
-import { badge, emptyState, errorBox, folderTree, loading, tierBadge, tierMeaning } from "../components.js";
+import {
+  badge,
+  emptyState,
+  errorBox,
+  folderTree,
+  loading,
+  tierBadge,
+  tierMeaning,
+} from "../components.js";
 import { h, replace } from "../dom.js";
 import { decimal, duration, folderLabel, plural } from "../format.js";
 import { showPoster } from "../media.js";
@@ -28,7 +36,12 @@ const MODES = [
   ["keyword", "Keyword"],
   ["semantic", "Semantic"],
 ];
-const FIELD_NAMES = { title: "title", keywords: "keywords", file_name: "file name", description: "description" };
+const FIELD_NAMES = {
+  title: "title",
+  keywords: "keywords",
+  file_name: "file name",
+  description: "description",
+};
 
 function readState(params) {
   const page = Number.parseInt(params.get("page") || "1", 10);
@@ -56,7 +69,15 @@ function routeParams(state) {
 function whyMatched(hit) {
   const parts = [];
   const fields = (hit.matched?.metadata || []).map((f) => FIELD_NAMES[f] || f);
-  if (fields.length) parts.push(h("span", { class: "why-part" }, h("span", { class: "why-label" }, "Matched "), fields.join(", ")));
+  if (fields.length)
+    parts.push(
+      h(
+        "span",
+        { class: "why-part" },
+        h("span", { class: "why-label" }, "Matched "),
+        fields.join(", "),
+      ),
+    );
   const tags = hit.matched?.tags || [];
   if (tags.length) {
     parts.push(
@@ -64,20 +85,36 @@ function whyMatched(hit) {
         "span",
         { class: "why-part" },
         h("span", { class: "why-label" }, "Tags "),
-        tags.map((t) => h("span", { class: `chip ${t.source}`, title: `${t.kind} tag, ${t.source}` }, t.tag)),
+        tags.map((t) =>
+          h("span", { class: `chip ${t.source}`, title: `${t.kind} tag, ${t.source}` }, t.tag),
+        ),
       ),
     );
   }
   if (hit.similarity !== null && hit.similarity !== undefined) {
-    parts.push(h("span", { class: "why-part" }, h("span", { class: "why-label" }, "Similarity "), decimal(hit.similarity)));
+    parts.push(
+      h(
+        "span",
+        { class: "why-part" },
+        h("span", { class: "why-label" }, "Similarity "),
+        decimal(hit.similarity),
+      ),
+    );
   }
   if (hit.moments && hit.moments.length) {
     const best = hit.moments[0];
     parts.push(
-      h("span", { class: "why-part" }, h("span", { class: "why-label" }, "Moments "), `${hit.moments.length}, best at ${duration(best.start_s)}`),
+      h(
+        "span",
+        { class: "why-part" },
+        h("span", { class: "why-label" }, "Moments "),
+        `${hit.moments.length}, best at ${duration(best.start_s)}`,
+      ),
     );
   }
-  return parts.length ? h("p", { class: "why" }, h("span", { class: "visually-hidden" }, "Why it matched: "), parts) : null;
+  return parts.length
+    ? h("p", { class: "why" }, h("span", { class: "visually-hidden" }, "Why it matched: "), parts)
+    : null;
 }
 
 function searchIcon() {
@@ -87,7 +124,10 @@ function searchIcon() {
   svg.setAttribute("aria-hidden", "true");
   svg.setAttribute("focusable", "false");
   const path = document.createElementNS("http://www.w3.org/2000/svg", "path");
-  path.setAttribute("d", "M10.5 3a7.5 7.5 0 0 1 5.96 12.05l4.24 4.25-1.4 1.4-4.25-4.24A7.5 7.5 0 1 1 10.5 3Zm0 2a5.5 5.5 0 1 0 0 11 5.5 5.5 0 0 0 0-11Z");
+  path.setAttribute(
+    "d",
+    "M10.5 3a7.5 7.5 0 0 1 5.96 12.05l4.24 4.25-1.4 1.4-4.25-4.24A7.5 7.5 0 1 1 10.5 3Zm0 2a5.5 5.5 0 1 0 0 11 5.5 5.5 0 0 0 0-11Z",
+  );
   svg.append(path);
   return svg;
 }
@@ -102,15 +142,30 @@ function card(hit, state) {
       "div",
       { class: "poster" },
       img,
-      h("span", { class: "poster-fallback", "aria-hidden": "true" }, hit.media_type === "video" ? "▶" : "◼"),
-      h("div", { class: "poster-badges" }, tierBadge(hit.tier), badge(hit.media_type === "video" ? "Video" : "Image", "type")),
+      h(
+        "span",
+        { class: "poster-fallback", "aria-hidden": "true" },
+        hit.media_type === "video" ? "▶" : "◼",
+      ),
+      h(
+        "div",
+        { class: "poster-badges" },
+        tierBadge(hit.tier),
+        badge(hit.media_type === "video" ? "Video" : "Image", "type"),
+      ),
     ),
     h(
       "div",
       { class: "result-body" },
-      h("h3", { class: "result-title" }, h("a", { href: href(["asset", hit.id], { q: state.q }), class: "stretched" }, name)),
+      h(
+        "h3",
+        { class: "result-title" },
+        h("a", { href: href(["asset", hit.id], { q: state.q }), class: "stretched" }, name),
+      ),
       h("p", { class: "result-path", title: hit.path }, hit.path),
-      hit.tier ? h("p", { class: "visually-hidden" }, `Tier ${hit.tier}: ${tierMeaning(hit.tier)}`) : null,
+      hit.tier
+        ? h("p", { class: "visually-hidden" }, `Tier ${hit.tier}: ${tierMeaning(hit.tier)}`)
+        : null,
       whyMatched(hit),
     ),
   );
@@ -152,7 +207,13 @@ export function mount(container, route) {
     return h(
       "div",
       { class: "option" },
-      h("input", { type: "radio", name: "type", id, value, onchange: () => submit({ type: value }) }),
+      h("input", {
+        type: "radio",
+        name: "type",
+        id,
+        value,
+        onchange: () => submit({ type: value }),
+      }),
       h("label", { for: id }, label),
     );
   });
@@ -161,19 +222,39 @@ export function mount(container, route) {
     return h(
       "div",
       { class: "option" },
-      h("input", { type: "checkbox", name: "kind", id, value, onchange: () => submit({ kind: checkedKinds() }) }),
+      h("input", {
+        type: "checkbox",
+        name: "kind",
+        id,
+        value,
+        onchange: () => submit({ kind: checkedKinds() }),
+      }),
       h("label", { for: id }, label),
     );
   });
   const treeBox = h("div", { class: "tree-box" }, loading("Loading folders…"));
-  const clearButton = h("button", { type: "button", class: "link", onclick: () => submit({ folder: "", type: "", kind: [] }) }, "Clear filters");
+  const clearButton = h(
+    "button",
+    { type: "button", class: "link", onclick: () => submit({ folder: "", type: "", kind: [] }) },
+    "Clear filters",
+  );
   const filters = h(
     "aside",
     { class: "filters", "aria-label": "Filters" },
     h("div", { class: "filters-head" }, h("h2", {}, "Filters"), clearButton),
     h("div", { class: "filter" }, h("fieldset", {}, h("legend", {}, "Type"), typeRadios)),
-    h("div", { class: "filter" }, h("fieldset", {}, h("legend", {}, "Tag kind"), kindBoxes), h("p", { class: "hint" }, "Only tags of these kinds match; none ticked: all.")),
-    h("section", { class: "filter", "aria-labelledby": "folder-heading" }, h("h3", { id: "folder-heading", class: "legend" }, "Folder"), treeBox),
+    h(
+      "div",
+      { class: "filter" },
+      h("fieldset", {}, h("legend", {}, "Tag kind"), kindBoxes),
+      h("p", { class: "hint" }, "Only tags of these kinds match; none ticked: all."),
+    ),
+    h(
+      "section",
+      { class: "filter", "aria-labelledby": "folder-heading" },
+      h("h3", { id: "folder-heading", class: "legend" }, "Folder"),
+      treeBox,
+    ),
   );
   const results = h("section", { class: "results", "aria-labelledby": "results-heading" });
 
@@ -185,7 +266,10 @@ export function mount(container, route) {
   );
 
   function checkedKinds() {
-    return kindBoxes.map((box) => box.querySelector("input")).filter((box) => box.checked).map((box) => box.value);
+    return kindBoxes
+      .map((box) => box.querySelector("input"))
+      .filter((box) => box.checked)
+      .map((box) => box.value);
   }
 
   function submit(changes = {}) {
@@ -216,7 +300,10 @@ export function mount(container, route) {
 
   function renderTree() {
     if (!folders) return;
-    replace(treeBox, folderTree(folders, state.folder, (folder) => submit({ folder })));
+    replace(
+      treeBox,
+      folderTree(folders, state.folder, (folder) => submit({ folder })),
+    );
   }
 
   async function loadFolders() {
@@ -224,20 +311,42 @@ export function mount(container, route) {
       folders = (await api("/folders/tree")).folders;
       renderTree();
     } catch (error) {
-      replace(treeBox, h("p", { class: "hint" }, "Folders cannot be listed: ", error.detail || String(error)));
+      replace(
+        treeBox,
+        h("p", { class: "hint" }, "Folders cannot be listed: ", error.detail || String(error)),
+      );
     }
   }
 
   function header(body) {
     const total = body.total.value;
-    const count = body.total.relation === "gte" ? `More than ${total.toLocaleString()} results` : plural(total, "result");
-    const heading = state.q ? h("h2", { id: "results-heading" }, count, " for ", h("q", {}, state.q)) : h("h2", { id: "results-heading" }, "Newest assets ", h("span", { class: "muted" }, `(${total.toLocaleString()})`));
+    const count =
+      body.total.relation === "gte"
+        ? `More than ${total.toLocaleString()} results`
+        : plural(total, "result");
+    const heading = state.q
+      ? h("h2", { id: "results-heading" }, count, " for ", h("q", {}, state.q))
+      : h(
+          "h2",
+          { id: "results-heading" },
+          "Newest assets ",
+          h("span", { class: "muted" }, `(${total.toLocaleString()})`),
+        );
     const scope = [];
     if (state.folder) scope.push(`in ${folderLabel(state.folder)}`);
     if (state.type) scope.push(state.type === "video" ? "videos only" : "images only");
     if (state.kind.length) scope.push(`${state.kind.join(" and ")} tags`);
-    const terms = body.terms && body.terms.length ? h("p", { class: "terms" }, "Searched for ", body.terms.map((t) => h("span", { class: "chip term" }, t))) : null;
-    const used = body.mode && state.q ? h("span", { class: "muted" }, ` · ${body.mode} search`) : null;
+    const terms =
+      body.terms && body.terms.length
+        ? h(
+            "p",
+            { class: "terms" },
+            "Searched for ",
+            body.terms.map((t) => h("span", { class: "chip term" }, t)),
+          )
+        : null;
+    const used =
+      body.mode && state.q ? h("span", { class: "muted" }, ` · ${body.mode} search`) : null;
     return h(
       "div",
       { class: "results-head" },
@@ -255,12 +364,20 @@ export function mount(container, route) {
     const link = (page, label, rel) =>
       page < 1 || page > pages
         ? h("span", { class: "button ghost disabled", "aria-disabled": "true" }, label)
-        : h("a", { class: "button ghost", href: href(["search"], routeParams({ ...state, page })), rel }, label);
+        : h(
+            "a",
+            { class: "button ghost", href: href(["search"], routeParams({ ...state, page })), rel },
+            label,
+          );
     return h(
       "nav",
       { class: "pager", "aria-label": "Pages" },
       link(state.page - 1, "← Previous", "prev"),
-      h("span", { class: "pager-status", "aria-current": "page" }, `Page ${state.page} of ${pages.toLocaleString()}`),
+      h(
+        "span",
+        { class: "pager-status", "aria-current": "page" },
+        `Page ${state.page} of ${pages.toLocaleString()}`,
+      ),
       link(state.page + 1, "Next →", "next"),
     );
   }
@@ -287,10 +404,16 @@ export function mount(container, route) {
       modeBox.hidden = !semantic;
       if (semantic) mode.value = state.mode || body.mode || "hybrid";
       const grid = body.hits.length
-        ? h("ul", { class: "grid", "aria-label": "Results" }, body.hits.map((hit) => card(hit, state)))
+        ? h(
+            "ul",
+            { class: "grid", "aria-label": "Results" },
+            body.hits.map((hit) => card(hit, state)),
+          )
         : emptyState(
             state.q ? "Nothing matched" : "No assets here yet",
-            state.q ? "Try other words, or fewer filters." : "Upload videos and images, or index a folder with the CLI.",
+            state.q
+              ? "Try other words, or fewer filters."
+              : "Upload videos and images, or index a folder with the CLI.",
           );
       replace(results, header(body), grid, pager(body));
       sessionStorage.setItem(LAST_SEARCH, location.hash || "#/search");

@@ -33,7 +33,8 @@ export function mount(container, _route, shell) {
       setIdentity(me);
       await shell.signedIn();
     } catch (error) {
-      const why = error.status === 401 ? "That key is not valid (revoked, or mistyped)." : errorText(error);
+      const why =
+        error.status === 401 ? "That key is not valid (revoked, or mistyped)." : errorText(error);
       replace(message, h("p", { class: "notice error", role: "alert" }, why));
       key.focus();
       key.select();
@@ -51,9 +52,30 @@ export function mount(container, _route, shell) {
         "form",
         { class: "card signin-card", onsubmit: signIn },
         h("h1", {}, "Sign in"),
-        h("p", { class: "muted" }, "This server needs an API key. Ask an administrator for one (", h("code", {}, "smarttags keys add NAME --role reader"), ")."),
-        h("div", { class: "field" }, h("label", { for: "api-key" }, "API key"), key, h("p", { id: "api-key-help", class: "hint" }, "Kept in this browser tab only, unless you tick the box below.")),
-        h("div", { class: "field check" }, remember, h("label", { for: "remember" }, "Remember on this device")),
+        h(
+          "p",
+          { class: "muted" },
+          "This server needs an API key. Ask an administrator for one (",
+          h("code", {}, "smarttags keys add NAME --role reader"),
+          ").",
+        ),
+        h(
+          "div",
+          { class: "field" },
+          h("label", { for: "api-key" }, "API key"),
+          key,
+          h(
+            "p",
+            { id: "api-key-help", class: "hint" },
+            "Kept in this browser tab only, unless you tick the box below.",
+          ),
+        ),
+        h(
+          "div",
+          { class: "field check" },
+          remember,
+          h("label", { for: "remember" }, "Remember on this device"),
+        ),
         message,
         h("div", { class: "actions" }, submit),
       ),

@@ -17,10 +17,26 @@ export function mount(container, route) {
   const jobs = []; // live job watchers, stopped on leaving
   let queue = Promise.resolve(); // files upload one after another
 
-  const folder = h("input", { id: "upload-folder", name: "folder", type: "text", list: "folder-options", value: route.params.get("folder") || "", placeholder: "e.g. campaigns/summer", autocomplete: "off", "aria-describedby": "folder-hint" });
+  const folder = h("input", {
+    id: "upload-folder",
+    name: "folder",
+    type: "text",
+    list: "folder-options",
+    value: route.params.get("folder") || "",
+    placeholder: "e.g. campaigns/summer",
+    autocomplete: "off",
+    "aria-describedby": "folder-hint",
+  });
   const options = h("datalist", { id: "folder-options" });
   const replaceBox = h("input", { id: "upload-replace", type: "checkbox" });
-  const picker = h("input", { id: "upload-files", type: "file", multiple: true, accept: ACCEPT, class: "visually-hidden", onchange: () => (addFiles(picker.files), (picker.value = "")) });
+  const picker = h("input", {
+    id: "upload-files",
+    type: "file",
+    multiple: true,
+    accept: ACCEPT,
+    class: "visually-hidden",
+    onchange: () => (addFiles(picker.files), (picker.value = "")),
+  });
   const list = h("ul", { class: "uploads", "aria-label": "Uploads" });
   const zone = h(
     "div",
@@ -48,23 +64,59 @@ export function mount(container, route) {
 
   replace(
     container,
-    h("header", { class: "page-head" }, h("h1", {}, "Upload"), h("p", { class: "muted" }, "Files go into the library folder you name; a worker then computes their smart tags.")),
+    h(
+      "header",
+      { class: "page-head" },
+      h("h1", {}, "Upload"),
+      h(
+        "p",
+        { class: "muted" },
+        "Files go into the library folder you name; a worker then computes their smart tags.",
+      ),
+    ),
     h(
       "div",
       { class: "upload-layout" },
       h(
         "section",
         { class: "panel", "aria-label": "Where and what" },
-        h("div", { class: "field" }, h("label", { for: "upload-folder" }, "Destination folder"), folder, options, h("p", { id: "folder-hint", class: "hint" }, "Empty: the library root. Subfolders are made as needed.")),
-        h("div", { class: "field check" }, replaceBox, h("label", { for: "upload-replace" }, "Replace files of the same name")),
+        h(
+          "div",
+          { class: "field" },
+          h("label", { for: "upload-folder" }, "Destination folder"),
+          folder,
+          options,
+          h(
+            "p",
+            { id: "folder-hint", class: "hint" },
+            "Empty: the library root. Subfolders are made as needed.",
+          ),
+        ),
+        h(
+          "div",
+          { class: "field check" },
+          replaceBox,
+          h("label", { for: "upload-replace" }, "Replace files of the same name"),
+        ),
         zone,
       ),
-      h("section", { class: "panel", "aria-labelledby": "uploads-heading" }, h("h2", { id: "uploads-heading" }, "This session"), list, h("p", { class: "muted empty-note" }, "Nothing uploaded yet.")),
+      h(
+        "section",
+        { class: "panel", "aria-labelledby": "uploads-heading" },
+        h("h2", { id: "uploads-heading" }, "This session"),
+        list,
+        h("p", { class: "muted empty-note" }, "Nothing uploaded yet."),
+      ),
     ),
   );
 
   api("/folders/tree")
-    .then((tree) => replace(options, tree.folders.filter((f) => f.folder).map((f) => h("option", { value: f.folder }))))
+    .then((tree) =>
+      replace(
+        options,
+        tree.folders.filter((f) => f.folder).map((f) => h("option", { value: f.folder })),
+      ),
+    )
     .catch(() => {});
 
   function addFiles(files) {
@@ -84,7 +136,13 @@ export function mount(container, route) {
     const element = h(
       "li",
       { class: "upload", dataset: { file: file.name } },
-      h("div", { class: "upload-head" }, h("span", { class: "upload-name" }, file.name), h("span", { class: "muted" }, `${bytes(file.size)} → ${folderLabel(destination)}`), status),
+      h(
+        "div",
+        { class: "upload-head" },
+        h("span", { class: "upload-name" }, file.name),
+        h("span", { class: "muted" }, `${bytes(file.size)} → ${folderLabel(destination)}`),
+        status,
+      ),
       stage,
       result,
     );
@@ -93,7 +151,11 @@ export function mount(container, route) {
       replace(status, badge("uploading", "info"));
       let accepted;
       try {
-        accepted = await uploadFile(file, { folder: destination, replace: overwrite ? "true" : "false" }, (sent, total) => setProgress(bar, sent, total));
+        accepted = await uploadFile(
+          file,
+          { folder: destination, replace: overwrite ? "true" : "false" },
+          (sent, total) => setProgress(bar, sent, total),
+        );
       } catch (error) {
         replace(status, badge("refused", "danger"));
         replace(result, h("p", { class: "notice error", role: "alert" }, errorText(error)));
@@ -102,7 +164,10 @@ export function mount(container, route) {
       }
       setProgress(bar, 1, 1);
       replace(status, badge("indexing", "info"));
-      const watcher = jobProgress(accepted.job_id, { label: `Indexing of ${file.name}`, onEnd: (job) => finished(job, accepted) });
+      const watcher = jobProgress(accepted.job_id, {
+        label: `Indexing of ${file.name}`,
+        onEnd: (job) => finished(job, accepted),
+      });
       jobs.push(watcher);
       replace(stage, watcher.element);
     }
@@ -115,11 +180,17 @@ export function mount(container, route) {
       } catch {
         asset = null;
       }
-      replace(status, badge(failed ? "failed" : asset ? asset.status : job.state, failed ? "danger" : "success"));
+      replace(
+        status,
+        badge(failed ? "failed" : asset ? asset.status : job.state, failed ? "danger" : "success"),
+      );
       const reasons = (job.errors || []).map((e) => `${e.status}: ${e.reason}`);
       if (job.message && job.state === "failed") reasons.push(job.message);
       if (!asset) {
-        replace(result, h("p", { class: "notice error" }, reasons.join("; ") || "The asset is gone."));
+        replace(
+          result,
+          h("p", { class: "notice error" }, reasons.join("; ") || "The asset is gone."),
+        );
         return;
       }
       const img = h("img", { alt: "" });
@@ -129,13 +200,33 @@ export function mount(container, route) {
         h(
           "div",
           { class: "upload-asset" },
-          h("div", { class: "poster small" }, img, h("span", { class: "poster-fallback", "aria-hidden": "true" }, asset.media_type === "video" ? "▶" : "◼")),
+          h(
+            "div",
+            { class: "poster small" },
+            img,
+            h(
+              "span",
+              { class: "poster-fallback", "aria-hidden": "true" },
+              asset.media_type === "video" ? "▶" : "◼",
+            ),
+          ),
           h(
             "div",
             {},
-            h("a", { href: href(["asset", asset.id]), class: "upload-link" }, `Open ${asset.title || asset.file_name}`),
+            h(
+              "a",
+              { href: href(["asset", asset.id]), class: "upload-link" },
+              `Open ${asset.title || asset.file_name}`,
+            ),
             reasons.length ? h("p", { class: "notice error" }, reasons.join("; ")) : null,
-            tags.length ? h("p", { class: "muted small" }, "Tags: ", tags.map((t) => h("span", { class: "chip" }, t.tag))) : null,
+            tags.length
+              ? h(
+                  "p",
+                  { class: "muted small" },
+                  "Tags: ",
+                  tags.map((t) => h("span", { class: "chip" }, t.tag)),
+                )
+              : null,
           ),
         ),
       );
