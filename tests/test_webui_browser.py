@@ -522,6 +522,16 @@ def test_an_upload_goes_through_its_job_until_the_asset_appears(ui, site, media_
     ui.open("#/upload", site.keys[Role.editor])
     folder = ui.one("#upload-folder")
     folder.send_keys("uploads/new")
+    # what the upload bar says as the browser reports the body going out
+    ui.driver.execute_script(
+        """
+        window.uploadTexts = [];
+        new MutationObserver((changes) => changes.forEach((c) =>
+          window.uploadTexts.push(c.target.getAttribute("aria-valuetext"))))
+          .observe(document.querySelector(".uploads"),
+                   {subtree: true, attributes: true, attributeFilter: ["aria-valuetext"]});
+        """
+    )
     # a real drop event carrying a real file, as a file manager delivers it
     photo = base64.b64encode(Path(media_lib["astronaut"]).read_bytes()).decode()
     ui.driver.execute_script(
@@ -542,8 +552,14 @@ def test_an_upload_goes_through_its_job_until_the_asset_appears(ui, site, media_
         lambda: item.find_elements("css selector", ".upload-link"), "the indexed asset", JOB_WAIT_S
     )[0]
     assert link.text == "Open moon.jpg"
-    bar = item.find_element("css selector", "[role='progressbar']")
-    assert bar.get_attribute("aria-valuenow") == bar.get_attribute("aria-valuemax") == "1"
+    sent, job = item.find_elements("css selector", "[role='progressbar']")
+    assert sent.accessible_name == "Upload of moon.jpg"
+    size = str(Path(media_lib["astronaut"]).stat().st_size)
+    assert sent.get_attribute("aria-valuenow") == sent.get_attribute("aria-valuemax") == size
+    texts = ui.driver.execute_script("return window.uploadTexts")
+    assert any(" KB of " in t for t in texts), texts  # progress events, then "sent"
+    assert job.accessible_name == "Indexing of moon.jpg progress"
+    assert job.get_attribute("aria-valuenow") == job.get_attribute("aria-valuemax") == "1"
     assert "done" in item.text and "tagged" in item.text
     link.click()
     ui.until(lambda: ui.text("h1") == "moon.jpg", "the asset page")

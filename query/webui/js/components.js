@@ -85,7 +85,7 @@ export function progressBar(label, value = null, max = null) {
   return bar;
 }
 
-export function setProgress(bar, value, max) {
+export function setProgress(bar, value, max, text = `${value} of ${max}`) {
   const fill = bar.firstChild;
   if (value === null || !max) {
     bar.classList.add("indeterminate");
@@ -98,7 +98,7 @@ export function setProgress(bar, value, max) {
   bar.setAttribute("aria-valuemin", "0");
   bar.setAttribute("aria-valuemax", String(max));
   bar.setAttribute("aria-valuenow", String(value));
-  bar.setAttribute("aria-valuetext", `${value} of ${max}`);
+  bar.setAttribute("aria-valuetext", text);
   fill.style.width = percent(share, 1);
 }
 

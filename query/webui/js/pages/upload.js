@@ -154,7 +154,7 @@ export function mount(container, route) {
         accepted = await uploadFile(
           file,
           { folder: destination, replace: overwrite ? "true" : "false" },
-          (sent, total) => setProgress(bar, sent, total),
+          (sent, total) => setProgress(bar, sent, total, `${bytes(sent)} of ${bytes(total)}`),
         );
       } catch (error) {
         replace(status, badge("refused", "danger"));
@@ -162,14 +162,15 @@ export function mount(container, route) {
         stage.remove();
         return;
       }
-      setProgress(bar, 1, 1);
+      setProgress(bar, file.size, file.size, `${bytes(file.size)} sent`);
+      bar.classList.add("complete");
       replace(status, badge("indexing", "info"));
       const watcher = jobProgress(accepted.job_id, {
         label: `Indexing of ${file.name}`,
         onEnd: (job) => finished(job, accepted),
       });
       jobs.push(watcher);
-      replace(stage, watcher.element);
+      stage.append(watcher.element); // under the finished upload bar
     }
 
     async function finished(job, accepted) {
