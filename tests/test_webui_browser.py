@@ -724,6 +724,23 @@ def test_the_mode_selector_shows_only_when_semantic_search_is_available(ui, site
     assert ui.one("#mode").is_displayed() == bool(semantic.get("available"))
 
 
+def test_find_similar_lists_an_assets_look_alikes(ui, site):
+    with _api(site, Role.reader) as api:
+        similar = api.get("/assets/beach-a/similar", params={"limit": 1})
+    ui.open("#/asset/beach-a", site.keys[Role.reader])
+    ui.until(lambda: ui.all("tr[data-tag]"), "the asset page")
+    if similar.status_code == 404:
+        assert not [a for a in ui.all(".asset-sub a") if a.text == "Find similar"]
+        pytest.skip("no search by example in this build (it comes with issue 13)")
+    link = ui.until(
+        lambda: next((a for a in ui.all(".asset-sub a") if a.text == "Find similar"), None),
+        "Find similar",
+    )
+    link.click()
+    ui.until(lambda: "like Beach day" in ui.text("#results-heading"), "the look-alikes")
+    assert ui.params()["like"] == ["beach-a"]
+
+
 def test_the_review_queue_accepts_a_tag(ui, site):
     with _api(site, Role.editor) as api:
         queue = api.get("/review", params={"limit": 1})

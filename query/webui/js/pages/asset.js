@@ -6,6 +6,7 @@ import { badge, confidenceBar, errorBox, errorText, loading, toast } from "../co
 import { h, newId, replace } from "../dom.js";
 import { bytes, dateTime, decimal, duration } from "../format.js";
 import { loadable, mediaSource } from "../media.js";
+import { href } from "../router.js";
 import { can } from "../session.js";
 import { LAST_SEARCH } from "./search.js";
 
@@ -559,6 +560,24 @@ export function mount(container, route) {
     box.hidden = false;
   }
 
+  /** "Find similar" once the server searches by example (issue 13's /assets/{id}/similar). */
+  async function offerSimilar() {
+    try {
+      await api(`${path}/similar`, { query: { limit: 1 } });
+    } catch {
+      return;
+    }
+    container
+      .querySelector(".asset-sub")
+      ?.append(
+        h(
+          "a",
+          { href: href(["search"], { like: asset.id }), class: "button small" },
+          "Find similar",
+        ),
+      );
+  }
+
   async function loadThresholds() {
     try {
       const found = await api("/tags/thresholds");
@@ -664,6 +683,7 @@ export function mount(container, route) {
       ),
     );
     renderTags(listing.tags, listing.removed);
+    offerSimilar();
     heading.setAttribute("tabindex", "-1");
     if (document.activeElement === document.body || !document.activeElement?.isConnected)
       heading.focus();

@@ -47,6 +47,7 @@ function readState(params) {
   const page = Number.parseInt(params.get("page") || "1", 10);
   return {
     q: params.get("q") || "",
+    like: params.get("like") || "", // an asset id: assets that look like it (issue 13)
     mode: params.get("mode") || "",
     folder: params.get("folder") || "",
     type: params.get("type") || "",
@@ -58,6 +59,7 @@ function readState(params) {
 function routeParams(state) {
   return {
     q: state.q,
+    like: state.like,
     mode: state.mode,
     folder: state.folder,
     type: state.type,
@@ -177,6 +179,7 @@ export function mount(container, route) {
   let state = readState(route.params);
   let pending = null; // the search in flight (aborted by a newer one)
   let folders = null;
+  let likeName = null; // {id, name} of the asset whose look-alikes are listed
 
   const input = h("input", {
     id: "q",
@@ -189,13 +192,17 @@ export function mount(container, route) {
   });
   const mode = h(
     "select",
-    { id: "mode", name: "mode", "aria-label": "Search mode", onchange: () => submit() },
+    { id: "mode", name: "mode", "aria-label": "Search mode", onchange: () => submit({ like: "" }) },
     MODES.map(([value, label]) => h("option", { value }, label)),
   );
   const modeBox = h("div", { class: "mode", hidden: true }, mode);
   const form = h(
     "form",
-    { class: "omnibox", role: "search", onsubmit: (event) => (event.preventDefault(), submit()) },
+    {
+      class: "omnibox",
+      role: "search",
+      onsubmit: (event) => (event.preventDefault(), submit({ like: "" })),
+    },
     searchIcon(),
     input,
     modeBox,
@@ -324,14 +331,22 @@ export function mount(container, route) {
       body.total.relation === "gte"
         ? `More than ${total.toLocaleString()} results`
         : plural(total, "result");
-    const heading = state.q
-      ? h("h2", { id: "results-heading" }, count, " for ", h("q", {}, state.q))
-      : h(
+    const heading = state.like
+      ? h(
           "h2",
           { id: "results-heading" },
-          "Newest assets ",
-          h("span", { class: "muted" }, `(${total.toLocaleString()})`),
-        );
+          count,
+          " like ",
+          h("a", { href: href(["asset", state.like]) }, likeName?.name || state.like),
+        )
+      : state.q
+        ? h("h2", { id: "results-heading" }, count, " for ", h("q", {}, state.q))
+        : h(
+            "h2",
+            { id: "results-heading" },
+            "Newest assets ",
+            h("span", { class: "muted" }, `(${total.toLocaleString()})`),
+          );
     const scope = [];
     if (state.folder) scope.push(`in ${folderLabel(state.folder)}`);
     if (state.type) scope.push(state.type === "video" ? "videos only" : "images only");
@@ -388,9 +403,11 @@ export function mount(container, route) {
     pending = control;
     results.setAttribute("aria-busy", "true");
     if (!results.firstChild) replace(results, loading("Searching…"));
+    // by example: the asset's look-alikes, under the same filters
+    const path = state.like ? `/assets/${encodeURIComponent(state.like)}/similar` : "/search";
     const query = {
-      q: state.q,
-      mode: state.mode,
+      q: state.like ? null : state.q,
+      mode: state.like ? null : state.mode,
       folder: state.folder,
       type: state.type,
       kind: state.kind,
@@ -398,7 +415,11 @@ export function mount(container, route) {
       offset: (state.page - 1) * PAGE_SIZE,
     };
     try {
-      const body = await api("/search", { query, signal: control.signal });
+      const body = await api(path, { query, signal: control.signal });
+      if (state.like && likeName?.id !== state.like) {
+        const found = await api(`/assets/${encodeURIComponent(state.like)}`).catch(() => null);
+        likeName = { id: state.like, name: found ? found.title || found.file_name : state.like };
+      }
       if (pending !== control) return;
       const semantic = body.semantic && body.semantic.available;
       modeBox.hidden = !semantic;
