@@ -403,7 +403,7 @@ def shoot_every_page(shooter: Shooter, secret: str, work: Path) -> None:
     shooter.settle()
     shooter.shot("upload")
     shooter.open("#/jobs", ".jobs")
-    shooter.shot("jobs")
+    shooter.shot("jobs", full=True)
     shooter.open("#/training", ".report-table")
     shooter.shot("training", full=True)
     if driver.find_elements("css selector", 'a[href="#/review"]'):  # issue 15's queue

@@ -48,11 +48,22 @@ function what(job) {
   return "";
 }
 
+const words = (key) => key.replaceAll("_", " ");
+
+/** The summary's counts: `tagged 3 · skipped 2 (no media file 2)`; lists are left out. */
 function summary(job) {
   if (!job.summary) return null;
-  const parts = Object.entries(job.summary)
-    .filter(([, v]) => typeof v === "number" || typeof v === "string")
-    .map(([k, v]) => `${k.replaceAll("_", " ")} ${v}`);
+  const parts = [];
+  for (const [key, value] of Object.entries(job.summary)) {
+    if (typeof value === "number" || typeof value === "string")
+      parts.push(`${words(key)} ${value}`);
+    else if (value && !Array.isArray(value) && typeof value === "object") {
+      const counts = Object.entries(value).filter(([, n]) => typeof n === "number");
+      const total = counts.reduce((sum, [, n]) => sum + n, 0);
+      const why = counts.map(([reason, n]) => `${words(reason)} ${n}`).join(", ");
+      parts.push(`${words(key)} ${total}${why ? ` (${why})` : ""}`);
+    }
+  }
   return parts.length ? h("p", { class: "muted small" }, parts.join(" · ")) : null;
 }
 
