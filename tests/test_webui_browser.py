@@ -292,6 +292,18 @@ def test_signing_in_with_a_key_shows_who_and_what_role(ui, site):
     assert ui.driver.execute_script("return sessionStorage.length + localStorage.length") == 0
 
 
+def test_a_revoked_key_leads_back_to_sign_in(ui, site):
+    with _api(site) as api:
+        made = api.post("/keys", json={"name": "short-lived", "role": "reader"}).json()
+        ui.open("#/jobs", made["key"])
+        ui.one("li.job")
+        assert api.delete("/keys/short-lived").status_code == 204
+    ui.one("a[href='#/training']").click()
+    ui.toast("no longer accepted")
+    ui.one("#api-key")
+    assert ui.params() == {} and ui.all("#nav a") == []
+
+
 # --- search ------------------------------------------------------------------------------
 
 

@@ -130,11 +130,10 @@ function signOut() {
 async function signedIn() {
   await probeFeatures();
   renderSession();
-  const target = returnTo;
+  const target = returnTo && returnTo !== "#/signin" ? returnTo : "#/search";
   returnTo = null;
-  if (target && target !== "#/signin") location.hash = target;
-  else go(["search"]);
-  if (target === location.hash) route();
+  if (location.hash === target) route(); // no hashchange will come
+  else location.hash = target;
 }
 
 function focusHeading() {
