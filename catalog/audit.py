@@ -4,6 +4,10 @@ what to what.
 A folder-setting change is an entry with action `folder`: its `asset_id` is
 `folder_subject(folder)` (`folder:/<folder>`, never a valid asset id), `tag` the media type
 (video or image) and `before`/`after` the folder's own setting (inherit, enable, disable).
+
+A metadata edit is an entry with action `edit`: `tag` is the field (title, description or
+keywords) and `before`/`after` its text (keywords joined by ", "), cut to
+SMARTTAGS_AUDIT_VALUE_CHARS.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -36,6 +41,21 @@ class ModerationAction(StrEnum):
     restore = "restore"
     undo = "undo"
     folder = "folder"  # a folder's smart-tag setting changed
+    edit = "edit"  # the asset's title, description or keywords changed
+
+
+# what `undo` reverts: the tag moderations (not metadata edits, nor undos themselves)
+UNDOABLE = frozenset(
+    (
+        ModerationAction.remove,
+        ModerationAction.promote,
+        ModerationAction.add,
+        ModerationAction.restore,
+    )
+)
+# a tag's state, a folder's setting, or (edits) the field's text; tried in this order, so
+# the states keep their enum types
+AuditValue = Annotated[TagState | Toggle | str, Field(union_mode="left_to_right")]
 
 
 class AuditEntry(BaseModel):
@@ -46,8 +66,8 @@ class AuditEntry(BaseModel):
     asset_id: str
     action: ModerationAction
     tag: str
-    before: TagState | Toggle
-    after: TagState | Toggle
+    before: AuditValue
+    after: AuditValue
     actor: str
     undoes: str | None = None  # the entry an `undo` reverted
 

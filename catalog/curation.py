@@ -11,9 +11,10 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from catalog.asset import Asset, TagKind, normalize_tag, utc_now
-from catalog.audit import AuditEntry, ModerationAction, TagState
+from catalog.audit import UNDOABLE, AuditEntry, ModerationAction, TagState
 from catalog.store import AssetStore, StoreError
 
 OVERLAY_FIELDS = ("manual_tags", "promoted_tags", "removed_tags")
@@ -235,9 +236,7 @@ def undo_last(store: AssetStore, asset_id: str, actor: str, retries: int) -> Mod
     """Revert the asset's latest moderation that is not undone yet."""
     log = store.audit_log(asset_id, limit=10_000)
     undone = {e.undoes for e in log if e.undoes}
-    target = next(
-        (e for e in log if e.action is not ModerationAction.undo and e.id not in undone), None
-    )
+    target = next((e for e in log if e.action in UNDOABLE and e.id not in undone), None)
     if target is None:
         raise ModerationRefused(f"asset {asset_id} has no moderation left to undo")
 
@@ -264,3 +263,61 @@ def undo_last(store: AssetStore, asset_id: str, actor: str, retries: int) -> Mod
     )
     store.add_audit(entry)
     return Moderation(saved, entry)
+
+
+@dataclass(frozen=True)
+class MetadataEdit:
+    asset: Asset
+    entries: list[AuditEntry]  # one per field that changed; none: nothing written
+
+
+def _audit_text(value: str | list[str], limit: int) -> str:
+    text = ", ".join(value) if isinstance(value, list) else value
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def edit_metadata(
+    store: AssetStore,
+    asset_id: str,
+    changes: dict[str, Any],
+    actor: str,
+    retries: int,
+    audit_chars: int,
+) -> MetadataEdit:
+    """Set the asset's title, description and/or keywords (`changes`, keys of USER_METADATA);
+    each field that changed gets an audit entry with its text before and after."""
+    unknown = set(changes) - set(USER_METADATA)
+    if unknown:
+        raise ValueError(f"not editable: {', '.join(sorted(unknown))}")
+    seen: dict[str, tuple[Any, Any]] = {}
+
+    def change(asset: Asset | None) -> Asset | None:
+        if asset is None:
+            raise AssetNotFound(asset_id)
+        # validated whole: keywords are cleaned and deduplicated as on import
+        edited = Asset.model_validate({**asset.model_dump(), **changes})
+        seen.clear()
+        for field in changes:
+            before, after = getattr(asset, field), getattr(edited, field)
+            if before != after:
+                seen[field] = (before, after)
+        if not seen:
+            return None
+        return edited.model_copy(update={"updated_at": utc_now()})
+
+    saved = update_asset(store, asset_id, change, retries)
+    assert saved is not None
+    entries = [
+        AuditEntry(
+            asset_id=asset_id,
+            action=ModerationAction.edit,
+            tag=field,
+            before=_audit_text(before, audit_chars),
+            after=_audit_text(after, audit_chars),
+            actor=actor,
+        )
+        for field, (before, after) in seen.items()
+    ]
+    for entry in entries:
+        store.add_audit(entry)
+    return MetadataEdit(saved, entries)

@@ -773,6 +773,14 @@ class OpenSearchStore:
         self._ensure_index()
         return self._call(self.client.count, index=self.alias)["count"]
 
+    def folder_counts(self, limit: int) -> dict[str, int]:
+        self._ensure_index()
+        by_name = {"terms": {"field": "folder", "size": limit, "order": {"_key": "asc"}}}
+        body = {"size": 0, "aggs": {"folders": by_name}}
+        response = self._call(self.client.search, index=self.alias, body=body)
+        buckets = response["aggregations"]["folders"]["buckets"]
+        return {b["key"]: b["doc_count"] for b in buckets}
+
     def stats(self) -> StoreStats:
         self._ensure_index()
         exact = {"precision_threshold": EXACT_CARDINALITY}

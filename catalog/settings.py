@@ -192,6 +192,14 @@ class Settings(BaseSettings):
     tag_threshold_cache_s: float = Field(2.0, ge=0)  # learned thresholds reach other processes
     review_recent_assets: int = Field(1000, ge=1)  # the review queue's assets: tagged last
 
+    # metadata edits and the folder tree (PATCH /assets/{id}, GET /folders/tree, the web UI)
+    max_title_chars: int = Field(500, ge=1)
+    max_description_chars: int = Field(10_000, ge=1)
+    max_keywords: int = Field(200, ge=1)  # keywords one asset may hold after an edit
+    max_keyword_chars: int = Field(100, ge=1)
+    audit_value_chars: int = Field(200, ge=8)  # an edited text as the audit log keeps it
+    max_tree_folders: int = Field(10_000, ge=1)  # folders GET /folders/tree lists at most
+
     # custom (trained) tags
     custom_min_examples: int = Field(30, ge=1)  # positives a tag needs to be `trained`
     custom_min_f1: float = Field(0.8, ge=0.0, le=1.0)  # cross-validated F1 a tag needs

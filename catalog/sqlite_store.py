@@ -552,6 +552,12 @@ class SqliteStore:
     def count(self) -> int:
         return self._conn().execute("SELECT COUNT(*) FROM assets").fetchone()[0]
 
+    def folder_counts(self, limit: int) -> dict[str, int]:
+        rows = self._conn().execute(
+            "SELECT folder, COUNT(*) FROM assets GROUP BY folder ORDER BY folder LIMIT ?", (limit,)
+        )
+        return dict(rows)
+
     def index_stats(self) -> dict[str, int]:
         """The in-memory term index of this process: documents, segments, postings, bytes."""
         conn = self._conn()

@@ -22,6 +22,7 @@ from catalog.stores import LazyStore
 from query import (
     contract,
     routes_assets,
+    routes_auth,
     routes_curation,
     routes_health,
     routes_jobs,
@@ -29,6 +30,7 @@ from query import (
     routes_review,
     routes_search,
     routes_training,
+    routes_webui,
 )
 from query.auth import LazyKeyRing, mark_public
 from query.metrics import install_metrics
@@ -98,12 +100,13 @@ def create_app(
     body_limit = settings.api_max_body_kb * 1024
     app.include_router(routes_search.build_router(settings), max_body_size=body_limit)
     modules = (routes_assets, routes_curation, routes_review, routes_jobs, routes_training)
-    for module in (*modules, routes_keys):
+    for module in (*modules, routes_keys, routes_auth):
         for router in module.routers:
             app.include_router(router, max_body_size=body_limit)
     app.include_router(routes_assets.upload)  # streams, with its own limit
     app.include_router(routes_health.public, max_body_size=body_limit)
     install_metrics(app, settings, stores, jobs)
+    routes_webui.install(app)
     _install_error_handlers(app)
     contract.install(app, settings)
     return app

@@ -46,6 +46,7 @@ _bearer = HTTPBearer(
 class Caller:
     actor: str  # what the audit log and job records say: key:<name>, or api:<host>
     role: Role | None  # None: anonymous, allowed everything because no key exists
+    name: str | None = None  # the key's name; None: anonymous
 
 
 class LazyKeyRing:
@@ -101,7 +102,7 @@ def require(role: Role) -> Callable[..., Caller]:
             key = ring.find(secret)
             if key is None:
                 raise _unauthorized("unknown API key (revoked, or mistyped)")
-            caller = Caller(f"key:{key.name}", key.role)
+            caller = Caller(f"key:{key.name}", key.role, key.name)
             _allow(caller, role)
         request.state.caller = caller
         return caller

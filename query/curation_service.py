@@ -12,7 +12,7 @@ from typing import Any
 from catalog.asset import Asset, normalize_folder, normalize_tag
 from catalog.audit import AuditEntry, ModerationAction, folder_subject
 from catalog.curation import AssetNotFound, Moderation, moderate, tag_state, undo_last
-from catalog.folders import FolderPolicy, FolderSetting, Toggle
+from catalog.folders import FolderPolicy, FolderSetting, Toggle, ancestors
 from catalog.settings import Settings
 from catalog.store import AssetStore, StoreError
 from catalog.tag_thresholds import Thresholds, current_thresholds, refresh_tag
@@ -216,3 +216,38 @@ def list_folders(store: AssetStore, settings: Settings) -> list[dict[str, Any]]:
     stored = store.folder_settings()
     policy = FolderPolicy(stored, settings.smart_tags_enabled_by_default)
     return [_folder_dict(policy, f) for f in sorted(s.folder for s in stored if not s.is_default)]
+
+
+def _tree_order(folder: str) -> list[str]:
+    """Parents before children, siblings by name: `a`, `a/b`, `a-2` (not `a`, `a-2`, `a/b`)."""
+    return folder.split("/") if folder else []
+
+
+def folder_tree(store: AssetStore, settings: Settings) -> dict[str, Any]:
+    """Every folder that holds assets or has a setting, with its parents (the root first):
+    assets directly in it and below it, and its settings as `show_folder` gives them."""
+    limit = settings.max_tree_folders
+    counts = store.folder_counts(limit + 1)
+    truncated = len(counts) > limit
+    if truncated:
+        counts = dict(list(counts.items())[:limit])
+    stored = store.folder_settings()
+    policy = FolderPolicy(stored, settings.smart_tags_enabled_by_default)
+    known = set(counts) | {s.folder for s in stored if not s.is_default}
+    folders = {parent for folder in known for parent in ancestors(folder)}
+    totals = dict.fromkeys(folders, 0)
+    for folder, count in counts.items():
+        for parent in ancestors(folder):
+            totals[parent] += count
+    return {
+        "folders": [
+            {
+                "folder": folder,
+                "assets": counts.get(folder, 0),
+                "total": totals[folder],
+                **{k: v for k, v in policy.describe(folder).items() if k != "folder"},
+            }
+            for folder in sorted(folders, key=_tree_order)
+        ],
+        "truncated": truncated,
+    }

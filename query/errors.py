@@ -33,6 +33,7 @@ _MEANING = {
     409: "Conflicts with the current state (the detail says how to proceed)",
     413: "The request body is over its size limit",
     415: "The uploaded file is not a video or image we tag",
+    416: "The requested byte range lies outside the file (Content-Range says its size)",
     422: "The request is not valid (the detail says why)",
     503: "The store or the queue cannot be reached",
 }

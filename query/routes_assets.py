@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path as FsPath
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Path, Request
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.responses import MalformedRangeHeader, RangeNotSatisfiable
 
 from catalog.asset import (
     ASSET_ID_PATTERN,
@@ -17,7 +19,7 @@ from catalog.asset import (
     utc_now,
     valid_asset_id,
 )
-from catalog.curation import update_asset
+from catalog.curation import AssetNotFound, WriteConflict, edit_metadata, update_asset
 from catalog.keys import Role
 from catalog.queue import JobQueue, QueueUnavailable
 from catalog.settings import Settings
@@ -26,6 +28,7 @@ from catalog.tag_thresholds import current_thresholds
 from query.auth import Actor, role_router
 from query.deps import QueueDep, SettingsDep, StoreDep
 from query.errors import errors
+from query.metadata_edit import AssetEdit, check_limits
 from query.schemas import AssetView, UploadAccepted
 from query.service import tag_listing
 from query.uploads import (
@@ -39,10 +42,11 @@ from query.uploads import (
 )
 
 read = role_router(Role.reader, tags=["assets"])
+edit = role_router(Role.editor, tags=["assets"])
 # the upload streams its body with its own limit (query/uploads.py): its router is included
 # without the API's JSON body limit
 upload = role_router(Role.editor, tags=["assets"])
-routers = [read]
+routers = [read, edit]
 
 
 def _asset_id(
@@ -210,3 +214,84 @@ def thumbnail(asset_id: AssetId, settings: SettingsDep) -> FileResponse:
     if not path.is_file():
         raise HTTPException(404, f"no thumbnail for asset {asset_id!r}")
     return FileResponse(path, media_type="image/jpeg")
+
+
+@edit.patch("/assets/{asset_id}", response_model=AssetView, responses=errors(404, 409, 413, 422))
+def edit_asset(
+    asset_id: AssetId, change: AssetEdit, store: StoreDep, settings: SettingsDep, actor: Actor
+) -> dict[str, Any]:
+    """Set the title, description and/or keywords; each field that changed is written to the
+    asset's audit log (action `edit`, its text before and after). Reprocessing keeps them.
+    Answers the asset as GET does."""
+    changes = change.model_dump(exclude_unset=True)
+    try:
+        check_limits(changes, settings)
+        done = edit_metadata(
+            store, asset_id, changes, actor, settings.write_retries, settings.audit_value_chars
+        )
+    except AssetNotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+    except WriteConflict as exc:
+        raise HTTPException(409, str(exc)) from None
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+    return {**done.asset.to_json_dict(), "tags": tag_listing(done.asset, settings)}
+
+
+def media_path(asset: Asset, settings: Settings) -> FsPath | None:
+    """The asset's file, only when it lies inside its library root (a symlink or a stored
+    path leading elsewhere is never served); None when it is not there."""
+    root = FsPath(asset.library_root) if asset.library_root else settings.library_dir
+    try:
+        root = root.resolve(strict=True)
+        path = (root / asset.path).resolve(strict=True)
+    except (OSError, RuntimeError):  # missing, or a symlink loop
+        return None
+    return path if path.is_relative_to(root) and path.is_file() else None
+
+
+def _check_range(header: str | None, size: int) -> None:
+    """Range errors as the API's error body (FileResponse itself would answer plain text);
+    the same parser FileResponse then applies."""
+    if not header:
+        return
+    try:
+        FileResponse._parse_range_header(header, size)
+    except MalformedRangeHeader as exc:
+        raise HTTPException(400, f"Range: {exc.content}") from None
+    except RangeNotSatisfiable:
+        raise HTTPException(
+            416,
+            f"Range: the file has {size} bytes",
+            headers={"Content-Range": f"bytes */{size}"},
+        ) from None
+
+
+_MEDIA_CONTENT = {
+    media: {"schema": {"type": "string", "format": "binary"}}
+    for media in ("video/*", "image/*", "application/octet-stream")
+}
+
+
+@read.get(
+    "/assets/{asset_id}/media",
+    response_class=FileResponse,
+    responses={
+        200: {"content": _MEDIA_CONTENT, "description": "the whole file"},
+        206: {"content": _MEDIA_CONTENT, "description": "the byte range asked for"},
+        **errors(404, 416),
+    },
+)
+def media(
+    asset_id: AssetId, request: Request, store: StoreDep, settings: SettingsDep
+) -> FileResponse:
+    """The original video or image, for players: honours `Range: bytes=...` (206 with the
+    part, 416 when it lies outside the file). 404 when the asset or its file is unknown."""
+    asset = store.get(asset_id)
+    if asset is None:
+        raise HTTPException(404, f"no asset with id {asset_id!r}")
+    path = media_path(asset, settings)
+    if path is None:
+        raise HTTPException(404, f"the file of asset {asset_id!r} is not in the library")
+    _check_range(request.headers.get("range"), path.stat().st_size)
+    return FileResponse(path, filename=path.name, content_disposition_type="inline")

@@ -31,7 +31,15 @@ from query.auth import Actor, role_router
 from query.deps import SettingsDep, StoreDep
 from query.errors import errors
 from query.routes_assets import AssetId
-from query.schemas import AuditLog, FolderAudit, FolderList, FolderView, ModerationResult, TagView
+from query.schemas import (
+    AuditLog,
+    FolderAudit,
+    FolderList,
+    FolderTree,
+    FolderView,
+    ModerationResult,
+    TagView,
+)
 
 
 class _AnyPath(Convertor[str]):
@@ -181,6 +189,14 @@ def audit_log(
 def list_folders(store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
     """Every folder with an explicit setting, with its effective values."""
     return {"folders": curation.list_folders(store, settings)}
+
+
+@read.get("/folders/tree", tags=["folders"], response_model=FolderTree)
+def folder_tree(store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
+    """The library's folders (those holding assets, those with a setting, and their
+    parents; the root '' first), each with its asset counts and, per media type, its own
+    setting, the effective value and the folder that value comes from."""
+    return curation.folder_tree(store, settings)
 
 
 @read.get("/folders/settings", tags=["folders"], response_model=FolderView)

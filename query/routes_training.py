@@ -4,9 +4,9 @@ Nothing here loads a model: the jobs run in `smarttags worker`. Starting them ne
 role; the report and the runs, the reader role.
 """
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import Body, HTTPException
+from fastapi import Body, HTTPException, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from catalog.asset import (
@@ -23,7 +23,7 @@ from query.deps import QueueDep, SettingsDep
 from query.errors import errors
 from query.routes_jobs import accepted
 from query.schemas import JobAccepted, TrainingReport, TrainingRuns
-from query.training_report import report_dict
+from query.training_report import report_dict, to_csv, xlsx_bytes
 
 read = role_router(Role.reader, tags=["custom tags"])
 admin = role_router(Role.admin, tags=["custom tags"])
@@ -59,14 +59,43 @@ def _folder(folder: str) -> str:
         raise HTTPException(422, f"folder: {exc}") from None
 
 
-@read.get("/training/report", response_model=TrainingReport, responses=errors(404))
-def training_report(settings: SettingsDep) -> dict[str, Any]:
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+_DOWNLOADS = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": XLSX,
+}
+_REPORT_CONTENT = {
+    "text/csv": {"schema": {"type": "string"}},
+    XLSX: {"schema": {"type": "string", "format": "binary"}},
+}
+
+
+@read.get(
+    "/training/report",
+    response_model=TrainingReport,
+    responses={200: {"content": _REPORT_CONTENT}, **errors(404)},
+)
+def training_report(
+    settings: SettingsDep,
+    format: Annotated[
+        Literal["json", "csv", "xlsx"],
+        Query(description="json (default), or a download: csv, xlsx (an Excel workbook)"),
+    ] = "json",
+) -> Any:
     """The latest training run's report: per tag positives, negatives, small images,
     cross-validated precision/recall/F1, threshold, coherence and status."""
     record = latest_run(settings)
     if record is None:
         raise HTTPException(404, "no training run yet: POST /training (or run `smarttags train`)")
-    return report_dict(record)
+    if format == "json":
+        return report_dict(record)
+    body = to_csv(record).encode() if format == "csv" else xlsx_bytes(record)
+    name = f"training-{record.run}.{format}"
+    return Response(
+        body,
+        media_type=_DOWNLOADS[format],
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
 
 
 @read.get("/training/runs", response_model=TrainingRuns)

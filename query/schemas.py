@@ -277,3 +277,24 @@ class NewKey(Strict):
     name: str
     role: Role
     key: str = Field(description="the key itself: shown this once, never stored")
+
+
+class Me(Strict):
+    name: str | None = Field(description="the key's name; null when anonymous")
+    role: Role
+    anonymous: bool = Field(description="no key exists: everyone may do everything")
+
+
+class TreeFolder(Strict):
+    """A folder of the library: its assets and its smart-tag settings."""
+
+    folder: str = Field(description="'' is the library root")
+    assets: int = Field(description="assets directly in this folder")
+    total: int = Field(description="assets in this folder and its subfolders")
+    video: FolderValue
+    image: FolderValue
+
+
+class FolderTree(Strict):
+    folders: list[TreeFolder] = Field(description="parents before children, by name")
+    truncated: bool = Field(description="more folders hold assets than SMARTTAGS_MAX_TREE_FOLDERS")

@@ -7,7 +7,7 @@ import io
 import json
 from dataclasses import asdict, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from rich import box
 from rich.console import Console
@@ -52,7 +52,7 @@ def to_csv(record: TrainingRecord) -> str:
     return out.getvalue()
 
 
-def write_xlsx(record: TrainingRecord, path: Path) -> None:
+def write_xlsx(record: TrainingRecord, path: Path | BinaryIO) -> None:
     from openpyxl import Workbook
 
     book = Workbook()
@@ -67,6 +67,12 @@ def write_xlsx(record: TrainingRecord, path: Path) -> None:
     for key, value in record.counts.items():
         about.append([key, value])
     book.save(path)
+
+
+def xlsx_bytes(record: TrainingRecord) -> bytes:
+    out = io.BytesIO()
+    write_xlsx(record, out)
+    return out.getvalue()
 
 
 def _cell(value: Any) -> str:

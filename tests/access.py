@@ -51,6 +51,9 @@ def make_world(tmp_path: Path, **overrides) -> World:
             )
         ]
     )
+    media = settings.library_dir / "campaigns/summer/beach.mp4"
+    media.parent.mkdir(parents=True, exist_ok=True)
+    media.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)))  # served, not decoded
     poster = settings.thumbnail_path("a1")
     poster.parent.mkdir(parents=True, exist_ok=True)
     poster.write_bytes(jpeg_bytes())

@@ -107,6 +107,13 @@ def routes_table(world: World) -> dict[tuple[str, str], tuple[Role | str, Call]]
         ("POST", "/keys"): (admin, _key),
         ("DELETE", "/keys/{name}"): (admin, _revoke(world)),
         ("GET", "/healthz"): (PUBLIC, get("/healthz")),
+        ("GET", "/auth/me"): (reader, get("/auth/me")),
+        ("GET", "/assets/{asset_id}/media"): (reader, get("/assets/a1/media")),
+        ("GET", "/folders/tree"): (reader, get("/folders/tree")),
+        ("PATCH", "/assets/{asset_id}"): (
+            editor,
+            send("PATCH", "/assets/a1", {"description": "Running at dawn"}),
+        ),
         ("GET", "/metrics"): (reader, get("/metrics")),
     }
 

@@ -24,6 +24,7 @@ import catalog, mappings
 from catalog.asset import Asset
 from catalog.opensearch_store import OpenSearchStore
 from catalog.settings import Settings
+from query.routes_webui import WEBUI_DIR
 
 data_dir, url, alias = sys.argv[1:]
 settings = Settings(data_dir=data_dir, backend="opensearch", opensearch_url=url,
@@ -36,6 +37,8 @@ print(json.dumps({
     "saved_objects": mappings.resource("dashboards.ndjson").is_file(),
     "index": store.client.indices.get_mapping(index=alias),
     "count": store.count(),
+    "webui_dir": str(WEBUI_DIR),
+    "webui": sorted(str(p.relative_to(WEBUI_DIR)) for p in WEBUI_DIR.rglob("*") if p.is_file()),
 }))
 """
 
@@ -102,3 +105,8 @@ def test_the_installed_wheel_creates_the_index_from_its_own_mappings(tmp_path, o
     shipped = load_mapping()["mappings"]["properties"]
     assert set(index["mappings"]["properties"]) == set(shipped)
     assert run(env / "bin" / "smarttags", "--version", cwd=elsewhere).startswith("smarttags")
+    # the web UI's files ship as package data, every one of them
+    assert Path(found["webui_dir"]).resolve().is_relative_to(installed)
+    source = ROOT / "query" / "webui"
+    files = sorted(str(p.relative_to(source)) for p in source.rglob("*") if p.is_file())
+    assert found["webui"] == files
