@@ -93,6 +93,22 @@ class Settings(BaseSettings):
     max_result_window: int = 10_000
     max_exact_total: int = Field(10_000, ge=1)  # totals beyond: a lower bound ("gte")
 
+    # semantic search (README "Search by meaning"; catalog/vectors.py, query/semantic.py)
+    # the mode a search runs in unless it names one; hybrid and semantic fall back to keyword
+    # (with a notice) while the model's embeddings or the query encoder are not there
+    search_mode: Literal["hybrid", "keyword", "semantic"] = "hybrid"
+    # the floor of tier 4 and of semantic mode, on the tags' confidence scale: the query must
+    # stand as far above a typical unrelated vocabulary label, for that asset, as a tag of this
+    # confidence does (0.5: 3.5 robust standard deviations with the default calibration)
+    semantic_min_confidence: float = Field(0.5, ge=0.0, le=1.0)
+    moment_margin: float = Field(0.1, ge=0.0)  # frames this close to a video's best form moments
+    max_moments: int = Field(5, ge=1)  # moments per video hit, best first
+    query_embedding_cache: int = Field(1024, ge=0)  # recent query texts kept encoded
+    query_image_max_mb: float = Field(20.0, gt=0)  # an example picture (POST /search/by-image)
+    encoder_retry_s: float = Field(30.0, gt=0)  # a missing query encoder is looked for again
+    # OpenSearch: how long a count of indexed embeddings is trusted (one request saved per search)
+    vector_count_ttl_s: float = Field(10.0, ge=0)
+
     # indexer: media
     ffmpeg_binary: str | None = None  # None: ffmpeg on PATH, else imageio-ffmpeg's binary
     use_ffprobe: bool = True  # when ffprobe is on PATH; else ffmpeg's own report is parsed

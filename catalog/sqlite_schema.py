@@ -87,6 +87,32 @@ CREATE TABLE index_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)
 GENERATION_KEY = "generation"
 INDEX_CACHE_KEY = "index_cache"  # the saved term-index snapshot valid for this database
 
+# v4: embeddings for semantic search, beside the documents (catalog/vectors.py), written in
+# the transaction of the asset's document and logged in `changes` like it:
+# - `asset_vectors` (rowid = asset): the model, the asset vector (float32) and its vocabulary
+#   median and spread; read whole into each process's vector index (catalog/vector_index.py);
+# - `frame_vectors` (rowid = asset): per frame its time range (float32 starts, ends), vector
+#   (float16, T x D) and vocabulary median and spread (float32); read only for the hits
+#   whose moments a search shows.
+SCHEMA_V4 = """
+CREATE TABLE asset_vectors (
+  rowid INTEGER PRIMARY KEY,
+  model TEXT NOT NULL,
+  vector BLOB NOT NULL,
+  median REAL NOT NULL,
+  spread REAL NOT NULL
+);
+CREATE TABLE frame_vectors (
+  rowid INTEGER PRIMARY KEY,
+  starts BLOB NOT NULL,
+  ends BLOB NOT NULL,
+  vectors BLOB NOT NULL,
+  medians BLOB NOT NULL,
+  spreads BLOB NOT NULL
+)
+"""
+VECTOR_CACHE_KEY = "vector_cache"  # the saved vector-index snapshot valid for this database
+
 
 def new_generation(conn: sqlite3.Connection) -> str:
     """Mark every process's term index out of date (their next search rebuilds it)."""
@@ -121,7 +147,11 @@ def _v3(conn: sqlite3.Connection) -> None:
     new_generation(conn)
 
 
-MIGRATIONS: list[Migration] = [_v1, _v2, _v3]
+def _v4(conn: sqlite3.Connection) -> None:
+    _run_script(conn, SCHEMA_V4)
+
+
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

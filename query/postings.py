@@ -34,8 +34,9 @@ def _channel(plan: QueryPlan, source: str, kind: str) -> TagChannelWeight | None
 
 
 def compile_plan(plan: QueryPlan) -> PostingsSearch | None:
-    """None when the plan can match nothing (a query of stop words only)."""
-    if plan.matches_nothing:
+    """None when the plan can match nothing (a query of stop words only, and no semantic
+    stage); the semantic stage, if any, is handed on as the plan has it."""
+    if plan.matches_nothing and plan.semantic is None:
         return None
     channels = tuple(c for s, k in CHANNELS if (c := _channel(plan, s, k)) is not None)
     tiers: tuple = ()
@@ -51,4 +52,5 @@ def compile_plan(plan: QueryPlan) -> PostingsSearch | None:
         offset=plan.offset,
         limit=plan.limit,
         total_cap=plan.total_cap,
+        semantic=plan.semantic,
     )
