@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from catalog.vectors import AssetVectors
+from catalog.vectors import AssetVectors, FrameScores, SemanticQuery
 
 MODEL_FIELD = "vector_model"
 MEDIAN_FIELD = "vector_median"
@@ -28,6 +28,7 @@ SHIPPED_DIM = 512  # the dimension mappings/assets.json carries from the start
 SPACE = "innerproduct"  # on unit vectors: the cosine, and a score formula stable across versions
 # what a write must carry over from the stored source to keep an asset's vectors
 SOURCE_FIELDS = [MODEL_FIELD, "asset_vector_*", MEDIAN_FIELD, SPREAD_FIELD, FRAMES_FIELD]
+FRAME_FIELDS = ("start_s", "end_s", "median", "spread")
 
 
 def asset_field(dim: int) -> str:
@@ -119,3 +120,56 @@ def cosine_of_score(score: float) -> float:
     """The inner product (a cosine, for unit vectors) behind a k-NN score of SPACE: score =
     1 + ip above zero, 1 / (1 - ip) at or below (every engine, exact and approximate)."""
     return score - 1.0 if score >= 1.0 else 1.0 - 1.0 / score
+
+
+def frames_request(ids: list[str], query: SemanticQuery, max_frames: int) -> dict[str, Any]:
+    """Every frame of these assets scored against `query`: a nested k-NN query restricted to
+    their ids (few documents: the plugin searches them exactly), `expand_nested_docs` so that
+    each frame comes back in `inner_hits` with its score and fields (OpenSearch 2.19+)."""
+    dim = len(query.vector)
+    knn = {
+        f"{FRAMES_FIELD}.{frame_field(dim)}": {
+            "vector": _floats(query.vector),
+            "k": len(ids),
+            "expand_nested_docs": True,
+            "filter": {
+                "bool": {
+                    "filter": [{"ids": {"values": ids}}, {"term": {MODEL_FIELD: query.model_id}}]
+                }
+            },
+        }
+    }
+    inner = {
+        "size": max_frames,
+        "_source": False,
+        "fields": [f"{FRAMES_FIELD}.{name}" for name in FRAME_FIELDS],
+    }
+    nested = {"path": FRAMES_FIELD, "score_mode": "max", "query": {"knn": knn}}
+    return {
+        "size": len(ids),
+        "_source": False,
+        "query": {"nested": {**nested, "inner_hits": inner}},
+    }
+
+
+def _field(hit: dict[str, Any], name: str) -> float:
+    values = hit.get("fields", {}).get(f"{FRAMES_FIELD}.{name}")
+    return float(values[0] if isinstance(values, list) else values)
+
+
+def read_frames(response: dict[str, Any], query: SemanticQuery) -> dict[str, FrameScores]:
+    """Per asset id, its frames scored, in time order (an answer of `frames_request`)."""
+    found = {}
+    for hit in response["hits"]["hits"]:
+        inner = hit.get("inner_hits", {}).get(FRAMES_FIELD, {}).get("hits", {}).get("hits", [])
+        if not inner:
+            continue
+        starts = np.array([_field(f, "start_s") for f in inner], np.float32)
+        ends = np.array([_field(f, "end_s") for f in inner], np.float32)
+        cosines = np.array([cosine_of_score(f["_score"]) for f in inner])
+        medians = np.array([_field(f, "median") for f in inner])
+        spreads = np.array([_field(f, "spread") for f in inner])
+        scores = query.similarities(cosines, medians, spreads)
+        order = np.argsort(starts, kind="stable")
+        found[hit["_id"]] = FrameScores(starts[order], ends[order], scores[order])
+    return found

@@ -136,17 +136,16 @@ class PostingsSearch:
 class DslSemantic:
     """How to read the semantic part of a `DslSearch` (query/dsl_semantic.py).
 
-    `similarity_of(score)`: a hit's similarity, or None for a term hit (hybrid tier 1-3);
+    `similarity_of(score)`: a hit's similarity, or None for a term hit (hybrid tiers 1-3);
     with `replaces_score` (semantic and by-example searches) the hit's score is its
-    similarity, else a semantic hit scores 0 (tier 4). `frames(ids, size)`: the request
-    scoring the frames (at most `size` each) of those video hits; `frame_similarity(score,
-    fields)` reads one frame of its answer. `knn`: a k-NN query answered, whose total counts
-    at most the k neighbours it was asked for."""
+    similarity, else a semantic hit scores 0 (tier 4). With `moments`, the store scores the
+    frames of the page's semantic video hits against `query`. `knn`: a k-NN query answered,
+    whose total counts at most the k neighbours it was asked for."""
 
     similarity_of: Callable[[float], float | None]
     replaces_score: bool
-    frames: Callable[[list[str], int], dict[str, Any]] | None = None
-    frame_similarity: Callable[[float, dict[str, Any]], float] | None = None
+    query: SemanticQuery
+    moments: bool = True
     knn: bool = False
 
 

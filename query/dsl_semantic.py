@@ -13,9 +13,8 @@
   - semantic: the script's confidence is the score.
 - By example: a `knn` query (HNSW, approximate) on `asset_vector_<D>` with the filters inside
   it (the k-NN plugin's efficient filtering), k = offset + limit.
-- Moments: one request for the page's video hits, a nested `knn` on `frames.vector_<D>`
-  restricted to their ids, with `expand_nested_docs` so that every frame comes back in
-  `inner_hits` with its score and time range (OpenSearch 2.19 and later).
+- Moments: the store scores the frames of the page's video hits itself
+  (catalog/opensearch_vectors.frames_request).
 """
 
 from __future__ import annotations
@@ -24,13 +23,11 @@ import math
 from typing import Any
 
 from catalog.opensearch_vectors import (
-    FRAMES_FIELD,
     MEDIAN_FIELD,
     MODEL_FIELD,
     SPREAD_FIELD,
     asset_field,
     cosine_of_score,
-    frame_field,
 )
 from catalog.store import DslSearch, DslSemantic, SemanticStage
 from catalog.vectors import SemanticQuery
@@ -45,7 +42,6 @@ CONFIDENCE_SCRIPT = (
     "double z = (c - doc['" + MEDIAN_FIELD + "'].value) / doc['" + SPREAD_FIELD + "'].value; "
     "return params.weight / (1.0 + Math.exp((params.center - z) / params.scale));"
 )
-FRAME_FIELDS = ("start_s", "end_s", "median", "spread")
 
 
 def tier4_scale(plan: QueryPlan) -> float:
@@ -143,45 +139,6 @@ def _knn_query(plan: QueryPlan, stage: SemanticStage) -> Query:
     }
 
 
-def frames_request(query: SemanticQuery):
-    """A function of the page's video ids and the most frames a video has: the request
-    scoring all their frames."""
-    dim = len(query.vector)
-
-    def body(ids: list[str], max_frames: int) -> dict[str, Any]:
-        knn = {
-            f"{FRAMES_FIELD}.{frame_field(dim)}": {
-                "vector": [float(v) for v in query.vector],
-                "k": len(ids),
-                "expand_nested_docs": True,
-                "filter": {"ids": {"values": ids}},
-            }
-        }
-        inner = {
-            "size": max_frames,
-            "_source": False,
-            "fields": [f"{FRAMES_FIELD}.{name}" for name in FRAME_FIELDS],
-        }
-        nested = {"path": FRAMES_FIELD, "score_mode": "max", "query": {"knn": knn}}
-        request = {"nested": {**nested, "inner_hits": inner}}
-        return {"size": len(ids), "_source": False, "query": request}
-
-    return body
-
-
-def frame_similarity(query: SemanticQuery):
-    """A frame's k-NN score and fields -> its similarity on the query's scale."""
-
-    def similarity(score: float, fields: dict[str, Any]) -> float:
-        cosine = cosine_of_score(score)
-        if not query.calibrated:
-            return cosine
-        z = (cosine - fields["median"]) / fields["spread"]
-        return float(query.confidences(z))
-
-    return similarity
-
-
 def compile_plan(plan: QueryPlan) -> DslSearch | None:
     """The request of a plan with a semantic stage (plan.semantic)."""
     stage = plan.semantic
@@ -218,8 +175,8 @@ def compile_plan(plan: QueryPlan) -> DslSearch | None:
     semantic = DslSemantic(
         similarity_of=read,
         replaces_score=replaces,
-        frames=frames_request(stage.query) if stage.moments else None,
-        frame_similarity=frame_similarity(stage.query),
+        query=stage.query,
+        moments=stage.moments,
         knn=knn,
     )
     return DslSearch(body, scored=True, semantic=semantic)
