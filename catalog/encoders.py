@@ -31,6 +31,11 @@ class EncoderInfo:
 
 
 class QueryEncoder(Protocol):
+    def load(self) -> None:
+        """Load and warm up now (a server, before it takes requests); a failure is not
+        raised but kept for `info`."""
+        ...
+
     def info(self) -> EncoderInfo:
         """The loaded model; raises EncoderUnavailable when there is none."""
         ...

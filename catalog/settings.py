@@ -101,7 +101,10 @@ class Settings(BaseSettings):
     # stand as far above a typical unrelated vocabulary label, for that asset, as a tag of this
     # confidence does (0.5: 3.5 robust standard deviations with the default calibration)
     semantic_min_confidence: float = Field(0.5, ge=0.0, le=1.0)
-    moment_margin: float = Field(0.1, ge=0.0)  # frames this close to a video's best form moments
+    # moments: the frames within this share of a video's score range from its best frame, or
+    # within moment_min_margin of it (a video of one look is one moment, not its noise)
+    moment_share: float = Field(0.25, ge=0.0, le=1.0)
+    moment_min_margin: float = Field(0.01, ge=0.0)
     max_moments: int = Field(5, ge=1)  # moments per video hit, best first
     query_embedding_cache: int = Field(1024, ge=0)  # recent query texts kept encoded
     query_image_max_mb: float = Field(20.0, gt=0)  # an example picture (POST /search/by-image)

@@ -36,6 +36,7 @@ from indexer.custom_tags import CustomTagger, apply_custom_tags
 from indexer.engine import Preparing, TaggingEngine
 from indexer.frames import Frame, image_frame, iter_frames, upright_image
 from indexer.limits import MISSING_FILE, SKIPPED, vanished
+from indexer.pictures import decode_size
 from indexer.probe import MediaRejected, ProbeResult, probe
 from indexer.scan import FileTask
 from indexer.thumbnails import find_poster, write_image_poster, write_poster
@@ -289,7 +290,7 @@ class IndexRun:
         return picture
 
     def _image_longest(self) -> int:
-        return max(self.engine.image_size, self.settings.thumbnail_px)
+        return decode_size(self.engine.image_size, self.settings.thumbnail_px)
 
     def _chunks(self, task: FileTask, found: ProbeResult, picture: Any) -> Iterator[_Chunk]:
         size = self.engine.image_size

@@ -29,8 +29,7 @@ from catalog.store import AssetStore, SemanticStage
 from catalog.vectors import SemanticQuery
 from query.plan import SearchMode
 
-NO_ENCODER = "no query encoder in this process (the text tower is loaded by `smarttags serve` " \
-    "and the CLI)"
+NO_ENCODER = "this search was given no query encoder (a keyword search needs none)"
 
 
 @dataclass(frozen=True)
