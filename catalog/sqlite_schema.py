@@ -87,13 +87,11 @@ CREATE TABLE index_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)
 GENERATION_KEY = "generation"
 INDEX_CACHE_KEY = "index_cache"  # the saved term-index snapshot valid for this database
 
-# v4: embeddings for semantic search, beside the documents (catalog/vectors.py), written in
-# the transaction of the asset's document and logged in `changes` like it:
-# - `asset_vectors` (rowid = asset): the model, the asset vector (float32) and its vocabulary
-#   median and spread; read whole into each process's vector index (catalog/vector_index.py);
-# - `frame_vectors` (rowid = asset): per frame its time range (float32 starts, ends), vector
-#   (float16, T x D) and vocabulary median and spread (float32); read only for the hits
-#   whose moments a search shows.
+# v4: embeddings for semantic search, beside the documents (catalog/vectors.py): the table
+# `asset_vectors` (rowid = asset) holds the model, the asset vector (float32) and its
+# vocabulary median and spread, written in the transaction of the asset's document and
+# logged in `changes` like it; each process reads it whole into its vector index
+# (catalog/vector_index.py). The frame vectors live in a file of their own (FRAMES_SCHEMA).
 SCHEMA_V4 = """
 CREATE TABLE asset_vectors (
   rowid INTEGER PRIMARY KEY,
@@ -101,8 +99,19 @@ CREATE TABLE asset_vectors (
   vector BLOB NOT NULL,
   median REAL NOT NULL,
   spread REAL NOT NULL
-);
-CREATE TABLE frame_vectors (
+)
+"""
+# The frame vectors, per asset (rowid): each frame's time range (float32 starts, ends),
+# vector (float16, T x D) and vocabulary median and spread (float32); read only for the hits
+# whose moments a search shows. They are most of the bytes (3 GB at 100,000 assets against a
+# few hundred MB for the rest), and derived: `reindex` (re-tag) writes them again from the
+# embedding cache. So they live in `<database>.frames`, attached to every connection as
+# `frames`, out of the catalog's backups and integrity checks. A write commits both files in
+# one transaction (atomic per file in WAL mode: after a crash between the two, an asset's
+# frames may be a write behind, until its next write).
+FRAMES_DB = "frames"
+FRAMES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS frames.frame_vectors (
   rowid INTEGER PRIMARY KEY,
   starts BLOB NOT NULL,
   ends BLOB NOT NULL,
@@ -111,7 +120,6 @@ CREATE TABLE frame_vectors (
   spreads BLOB NOT NULL
 )
 """
-VECTOR_CACHE_KEY = "vector_cache"  # the saved vector-index snapshot valid for this database
 
 
 def new_generation(conn: sqlite3.Connection) -> str:

@@ -26,7 +26,14 @@ from catalog.sqlite_index import (
     prepare,
     read_state,
 )
-from catalog.sqlite_schema import backup, current_version, migrate, new_generation
+from catalog.sqlite_schema import (
+    FRAMES_DB,
+    FRAMES_SCHEMA,
+    backup,
+    current_version,
+    migrate,
+    new_generation,
+)
 from catalog.sqlite_vectors import (
     SqliteVectorIndex,
     delete_vectors,
@@ -202,7 +209,25 @@ class SqliteStore:
         conn.execute(f"PRAGMA cache_size = -{self.settings.sqlite_cache_mb * 1024}")
         conn.execute(f"PRAGMA mmap_size = {self.settings.sqlite_cache_mb * 1024 * 1024}")
         conn.execute("PRAGMA temp_store = MEMORY")
+        self._attach_frames(conn)
         return conn
+
+    def _attach_frames(self, conn: sqlite3.Connection) -> None:
+        """The frame vectors' own file (catalog/sqlite_schema.py, FRAMES_SCHEMA)."""
+        try:
+            conn.execute(f"ATTACH DATABASE ? AS {FRAMES_DB}", (str(self.frames_path),))
+            conn.execute(f"PRAGMA {FRAMES_DB}.journal_mode = WAL")
+            conn.execute(f"PRAGMA {FRAMES_DB}.synchronous = NORMAL")
+            conn.execute(FRAMES_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"{self.frames_path} is damaged ({exc}): delete it and re-tag the library "
+                "(`smarttags reindex`) to write the frame vectors again"
+            ) from None
+
+    @property
+    def frames_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".frames")
 
     def close(self) -> None:
         with self._lock:

@@ -1,5 +1,5 @@
-"""The SQLite store's vectors: the rows of `asset_vectors` and `frame_vectors` (schema v4),
-and one process's vector index kept in step with them.
+"""The SQLite store's vectors: the rows of `asset_vectors` and `frames.frame_vectors` (see
+catalog/sqlite_schema.py, v4), and one process's vector index kept in step with them.
 
 Vector writes ride on the document writes: the store writes an asset's vectors in the
 transaction of its document, whose `changes` entry tells every process to read them. A
@@ -69,14 +69,15 @@ def write_vectors(
         assets,
     )
     conn.executemany(
-        "INSERT OR REPLACE INTO frame_vectors (rowid, starts, ends, vectors, medians, spreads) "
+        "INSERT OR REPLACE INTO frames.frame_vectors (rowid, starts, ends, vectors, medians, "
+        "spreads) "
         "VALUES (?, ?, ?, ?, ?, ?)",
         frames,
     )
 
 
 def delete_vectors(conn: sqlite3.Connection, rowids: list[int]) -> None:
-    for table in ("asset_vectors", "frame_vectors"):
+    for table in ("asset_vectors", "frames.frame_vectors"):
         conn.executemany(f"DELETE FROM {table} WHERE rowid = ?", [(r,) for r in rowids])
 
 
@@ -87,7 +88,7 @@ def _blob(values: np.ndarray, dtype: np.dtype | type) -> bytes:
 def read_asset_vectors(conn: sqlite3.Connection, rowid: int) -> AssetVectors | None:
     row = conn.execute(
         "SELECT a.model, a.vector, a.median, a.spread, f.starts, f.ends, f.vectors, f.medians, "
-        "f.spreads FROM asset_vectors a JOIN frame_vectors f ON f.rowid = a.rowid "
+        "f.spreads FROM asset_vectors a JOIN frames.frame_vectors f ON f.rowid = a.rowid "
         "WHERE a.rowid = ?",
         (rowid,),
     ).fetchone()

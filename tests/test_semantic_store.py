@@ -10,7 +10,7 @@ import pytest
 
 from catalog.asset import MediaType
 from catalog.sqlite_store import SqliteStore
-from catalog.store import SemanticStage
+from catalog.store import SemanticStage, StoreError
 from catalog.vectors import CLEAR_VECTORS
 from query.plan import SearchRequest, build_plan
 from query.service import run_plan
@@ -212,3 +212,33 @@ def put_or_replace(store, name, direction):
     current = store.read(name)
     item = asset(name) if current is None else current.asset
     assert store.replace(item, current.version if current else None, vectors(direction))
+
+
+def test_frame_vectors_live_in_their_own_file_and_can_be_lost(tmp_path):
+    settings = make_settings(tmp_path)
+    store = SqliteStore(settings)
+    put(store, asset("clip", path="v/clip.mp4"), vectors(NORTH, [EAST, NORTH]))
+    frames_file = store.frames_path
+    assert frames_file.is_file() and frames_file.name == "smarttags.db.frames"
+    in_main = "SELECT COUNT(*) FROM main.sqlite_master WHERE name = 'frame_vectors'"
+    assert store._conn().execute(in_main).fetchone()[0] == 0
+    store.close()
+    for leftover in tmp_path.glob("data/smarttags.db.frames*"):
+        leftover.unlink()  # lost: derived data, written again by the next re-tag
+    store = SqliteStore(settings)
+    try:
+        (hit,) = run(store, semantic(example_query(NORTH), floor=None)).hits
+        assert hit.asset.id == "clip" and hit.frames is None
+    finally:
+        store.close()
+
+
+def test_a_damaged_frames_file_is_a_clear_error(tmp_path):
+    settings = make_settings(tmp_path)
+    SqliteStore(settings).close()
+    frames_file = settings.sqlite_path.with_name("smarttags.db.frames")
+    for leftover in tmp_path.glob("data/smarttags.db.frames-*"):
+        leftover.unlink()
+    frames_file.write_bytes(b"not a database" * 100)
+    with pytest.raises(StoreError, match="reindex"):
+        SqliteStore(settings)
