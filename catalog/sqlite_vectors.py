@@ -9,6 +9,7 @@ catches the vector index up to exactly there, as the term index does (catalog/sq
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Iterable
@@ -32,7 +33,6 @@ from catalog.vectors import (
     FrameScores,
     SemanticQuery,
     VectorUpdate,
-    frame_scores,
 )
 
 _SPAN_DTYPE = np.float32
@@ -112,12 +112,30 @@ def read_asset_vectors(conn: sqlite3.Connection, rowid: int) -> AssetVectors | N
 def read_frame_scores(
     conn: sqlite3.Connection, rowids: list[int], query: SemanticQuery
 ) -> dict[int, FrameScores]:
-    """The frames of these rows scored against `query` (rows of another model left out)."""
+    """The frames of these rows scored against `query` (rows of another model left out), read
+    in one statement."""
+    if not rowids:
+        return {}
+    rows = conn.execute(
+        "SELECT a.rowid, f.starts, f.ends, f.vectors, f.medians, f.spreads "
+        "FROM asset_vectors a JOIN frames.frame_vectors f ON f.rowid = a.rowid "
+        "WHERE a.model = ? AND a.rowid IN (SELECT value FROM json_each(?))",
+        (query.model_id, json.dumps(rowids)),
+    )
+    dim = len(query.vector)
+    vector = np.asarray(query.vector, VECTOR_DTYPE)
     found = {}
-    for rowid in rowids:
-        vectors = read_asset_vectors(conn, rowid)
-        if vectors is not None and vectors.model_id == query.model_id and len(vectors.frames):
-            found[rowid] = frame_scores(vectors, query)
+    for rowid, starts, ends, frames, medians, spreads in rows:
+        rows_ = np.frombuffer(frames, FRAME_DTYPE).reshape(-1, dim).astype(VECTOR_DTYPE)
+        if not len(rows_):
+            continue
+        scores = query.similarities(
+            rows_ @ vector,
+            np.frombuffer(medians, VECTOR_DTYPE),
+            np.frombuffer(spreads, VECTOR_DTYPE),
+        )
+        starts_, ends_ = np.frombuffer(starts, _SPAN_DTYPE), np.frombuffer(ends, _SPAN_DTYPE)
+        found[rowid] = FrameScores(starts_, ends_, scores)
     return found
 
 

@@ -112,8 +112,3 @@ class FrameScores:
     ends: np.ndarray
     scores: np.ndarray
 
-
-def frame_scores(vectors: AssetVectors, query: SemanticQuery) -> FrameScores:
-    cosines = vectors.frames.astype(np.float32) @ query.vector.astype(np.float32)
-    scores = query.similarities(cosines, vectors.frame_medians, vectors.frame_spreads)
-    return FrameScores(vectors.starts, vectors.ends, scores)

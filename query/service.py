@@ -6,7 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from catalog.asset import Asset, TagKind
+from catalog.asset import Asset, MediaType, TagKind
 from catalog.effective import IndexedTag, TagSource, indexed_tags
 from catalog.encoders import EncoderUnavailable, QueryEncoder
 from catalog.settings import Settings
@@ -245,10 +245,13 @@ def asset_moments(
     store: AssetStore, asset_id: str, text: str, settings: Settings, encoder: QueryEncoder | None
 ) -> dict[str, Any]:
     """Where in the asset (a video) `text` matches best; raises KeyError for no such asset
-    and EncoderUnavailable without a text encoder. An asset without frame embeddings of the
-    encoder's model has no moments."""
-    if store.get(asset_id) is None:
+    and EncoderUnavailable without a text encoder. An image, or an asset without frame
+    embeddings of the encoder's model, has no moments."""
+    asset = store.get(asset_id)
+    if asset is None:
         raise KeyError(asset_id)
+    if asset.media_type is not MediaType.video:
+        return {"asset_id": asset_id, "query": text, "moments": []}
     if encoder is None:
         raise EncoderUnavailable(
             "no query encoder in this process: moments are found by `smarttags serve` and the CLI"

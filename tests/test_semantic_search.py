@@ -121,6 +121,29 @@ def test_like_file_of_an_indexed_image_returns_that_image_first(world, tmp_path,
         assert found["hits"][0]["tier"] == 4 and found["mode"] == "semantic"
 
 
+def test_the_cli_searches_like_an_asset_and_refuses_what_it_cannot_do(
+    world, tmp_path, monkeypatch, media_lib
+):
+    settings, _, _, ids = world
+    for name, value in settings_env(settings).items():
+        monkeypatch.setenv(name, value)
+    runner = CliRunner()
+    like = runner.invoke(cli, ["search", "--like", ids["coffee"], "--type", "image", "--json"])
+    assert like.exit_code == 0, like.output
+    found = json.loads(like.output)
+    assert {h["id"] for h in found["hits"]} == {ids[n] for n in PICTURES} - {ids["coffee"]}
+    text = runner.invoke(cli, ["search", "--like", ids["scene_cut"]])
+    assert text.exit_code == 0 and "similarity" in text.output and "moments" in text.output
+    both = runner.invoke(cli, ["search", "harbour", "--like", ids["coffee"]])
+    assert both.exit_code == 2 and "one of QUERY" in both.output
+    video = runner.invoke(cli, ["search", "--like-file", str(media_lib["h264_mp4"])])
+    assert video.exit_code == 2 and "--like ASSET_ID" in video.output
+    missing = runner.invoke(cli, ["search", "--like", "nope"])
+    assert missing.exit_code == 2 and "no asset" in missing.output
+    keyword = runner.invoke(cli, ["search", "harbour", "--mode", "keyword", "--json"])
+    assert json.loads(keyword.output)["mode"] == "keyword"
+
+
 def test_a_frame_of_the_second_half_finds_a_moment_inside_it(world, encoder, second_half_frame):
     settings, store, _, ids = world
     result = by_image(store, second_half_frame, SearchRequest(), settings, encoder)
@@ -219,6 +242,8 @@ def test_the_api_searches_by_text_asset_and_picture(world, encoder, second_half_
         moments = client.get(f"/assets/{ids['scene_cut']}/moments", params={"q": "fractal"})
         assert moments.status_code == 200 and moments.json()["moments"]
         assert client.get("/assets/nope/moments", params={"q": "x"}).status_code == 404
+        still = client.get(f"/assets/{ids['coffee']}/moments", params={"q": "a cup"})
+        assert still.status_code == 200 and still.json()["moments"] == []  # an image
 
 
 def test_the_api_refuses_what_is_not_a_picture(world, encoder, media_lib):
