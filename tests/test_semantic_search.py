@@ -278,3 +278,13 @@ def test_the_api_without_embeddings_for_an_asset_answers_409(world, encoder):
         assert client.get("/assets/missing/similar").status_code == 404
         moments = client.get("/assets/imported-only/moments", params={"q": "x"})
         assert moments.json()["moments"] == []
+
+
+def test_doctor_says_whether_the_api_can_search_by_meaning(world, tmp_path):
+    from smarttags.doctor import check_semantic
+
+    settings, _, _, ids = world
+    found = check_semantic(settings)
+    assert found.ok and f"{len(ids)} assets hold its embeddings" in found.detail
+    elsewhere = check_semantic(settings.model_copy(update={"data_dir": tmp_path / "empty"}))
+    assert not elsewhere.ok and "smarttags index" in elsewhere.fix
