@@ -33,6 +33,7 @@ from catalog.effective import IndexedTag, TagSource, indexed_tags, meta_tokens, 
 from catalog.folders import FolderSetting
 from catalog.opensearch_vectors import (
     MODEL_FIELD,
+    SHIPPED_DIM,
     SOURCE_FIELDS,
     frames_request,
     read_frames,
@@ -72,6 +73,7 @@ T = TypeVar("T")
 log = logging.getLogger("smarttags.opensearch")
 Hit = dict[str, Any]
 BulkDoc = tuple[str, dict[str, Any]]  # (id, indexed document)
+_COPIED = ["doc", *SOURCE_FIELDS]  # what a rebuild copies of a document: the asset, its vectors
 
 
 class VersionConflict(StoreError):
@@ -241,6 +243,14 @@ def _recopy(hit: Hit, held: Hit | None, own_last: int) -> dict[str, Any] | None:
     return condition(f"{held['_seq_no']}:{held['_primary_term']}")
 
 
+def _kept(document: dict[str, Any], upsert: bool = True) -> dict[str, Any]:
+    """A partial update that writes every field of `document` and keeps the stored vectors:
+    an indexed document always has every one of its own fields (index_document; the asset's
+    `doc` has every key, lists are replaced whole), so only the vector fields, which it
+    leaves out, stay as stored. `upsert`: create the document when it is absent."""
+    return {"doc": document, "doc_as_upsert": True} if upsert else {"doc": document}
+
+
 def _without_vectors(properties: dict[str, Any]) -> dict[str, Any]:
     """Mapping properties less the knn_vector fields (at any depth)."""
     kept = {}
@@ -255,17 +265,6 @@ def _without_vectors(properties: dict[str, Any]) -> dict[str, Any]:
 
 def _changed_since(since: datetime) -> dict[str, Any]:
     return {"range": {"updated_at": {"gte": _iso(since)}}}
-
-
-def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    batch: list[T] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 class OpenSearchStore:
@@ -294,6 +293,7 @@ class OpenSearchStore:
         # vectors: the dimensions the current index maps, why it cannot hold them (an index
         # made before mapping 3, without index.knn), and recent counts per model
         self._vector_dims: set[int] = set()
+        self._new_dims: dict[str, set[int]] = {}  # ... and those of indices being rebuilt
         self._vectors_off: str | None = None
         self._counts: dict[str, tuple[float, int]] = {}
 
@@ -458,26 +458,26 @@ class OpenSearchStore:
         self._vector_dims = dims
 
     def _ensure_dims(self, dims: set[int], index: str | None = None) -> None:
-        """Map the vector fields of dimensions not mapped yet (in `index`, default the alias)."""
-        known = self._vector_dims if index is None else set()
+        """Map the vector fields of dimensions not mapped yet (in `index`, default the alias;
+        a new index holds the shipped dimension)."""
+        if index is None:
+            known = self._vector_dims
+        else:
+            known = self._new_dims.setdefault(index, {SHIPPED_DIM})
         for dim in sorted(dims - known):
             body = {"properties": vector_mapping(dim)}
             self._call(self.client.indices.put_mapping, index=index or self.alias, body=body)
-            if index is None:
-                self._vector_dims.add(dim)
+            known.add(dim)
 
-    def _vector_doc(self, update: VectorUpdate, held: dict[str, Any] | None) -> dict[str, Any]:
-        """The vector fields a write sends: the new vectors, none (cleared), or those the
-        stored document `held` (a write that keeps them)."""
-        if isinstance(update, AssetVectors):
-            if self._vectors_off:
-                log.warning("vectors of %s not written: %s", self.alias, self._vectors_off)
-                return {}
-            self._ensure_dims({update.dim})
-            return vector_fields(update)
-        if isinstance(update, ClearVectors) or held is None:
+    def _vector_doc(self, update: AssetVectors | ClearVectors | None) -> dict[str, Any]:
+        """The vector fields a whole-document write sends: the new vectors, or none."""
+        if not isinstance(update, AssetVectors):
             return {}
-        return stored_vectors(held)
+        if self._vectors_off:
+            log.warning("vectors of %s not written: %s", self.alias, self._vectors_off)
+            return {}
+        self._ensure_dims({update.dim})
+        return vector_fields(update)
 
     def side_index(self, kind: str) -> str:
         """`<alias>-<kind>`, created from mappings/<kind>.json on first use."""
@@ -513,42 +513,37 @@ class OpenSearchStore:
         raise NotImplementedError("the OpenSearch store takes assets through upsert_many")
 
     def _write_chunk(self, chunk: list[Asset]) -> int:
-        held = self._stored([a.id for a in chunk], ["created_at", *SOURCE_FIELDS])
-        created = {i: source["created_at"] for i, source in held.items()}
+        created = self._created_at([a.id for a in chunk])
         docs: list[BulkDoc] = []
         for asset in chunk:
             asset = keep_times(asset, created.get(asset.id))
             # A later duplicate in the same chunk keeps this one's creation time.
             created[asset.id] = _iso(asset.created_at)
-            document = index_document(asset, self.settings.weight_quantum)
-            document.update(self._vector_doc(None, held.get(asset.id)))  # imports keep vectors
-            docs.append((asset.id, document))
-        self._bulk(docs)
+            docs.append((asset.id, index_document(asset, self.settings.weight_quantum)))
+        self._bulk(docs, keep_vectors=True)  # imports keep vectors
         return len(chunk)
 
     def _created_at(self, ids: list[str]) -> dict[str, str]:
-        return {i: s["created_at"] for i, s in self._stored(ids, ["created_at"]).items()}
-
-    def _stored(self, ids: list[str], fields: list[str]) -> dict[str, dict[str, Any]]:
-        """The `_source` (these fields) of the stored documents among `ids`."""
         found = self._call(
             self.client.mget,
             index=self.alias,
             body={"ids": list(dict.fromkeys(ids))},
-            _source_includes=fields,
+            _source_includes=["created_at"],
         )
-        return {d["_id"]: d["_source"] for d in found["docs"] if d.get("found")}
+        return {d["_id"]: d["_source"]["created_at"] for d in found["docs"] if d.get("found")}
 
     def _bulk(
         self,
         docs: list[BulkDoc],
         index: str | None = None,
         conditions: Mapping[str, dict[str, Any]] | None = None,
+        keep_vectors: bool = False,
     ) -> list[dict[str, Any]]:
         """Index `docs` into `index` (default: through the alias), retrying the items the
         cluster rejected for load (429/5xx); returns the results of the items written. An item
         sent with a condition (`conditions[id]`: if_seq_no/if_primary_term, or op_type create)
-        that another writer broke (409) is left out."""
+        that another writer broke (409) is left out. `keep_vectors`: update existing documents
+        in place instead (see `_kept`), so the vectors they hold stay."""
         retries = self.settings.opensearch_max_retries
         target = index or self.alias
         conditions = conditions or {}
@@ -557,7 +552,10 @@ class OpenSearchStore:
         for attempt in range(retries + 1):
             body: list[dict[str, Any]] = []
             for doc_id, doc in pending:
-                body += [_bulk_action(target, doc_id, conditions.get(doc_id)), doc]
+                if keep_vectors:
+                    body += [{"update": {"_index": target, "_id": doc_id}}, _kept(doc)]
+                else:
+                    body += [_bulk_action(target, doc_id, conditions.get(doc_id)), doc]
             response = self._call(self.client.bulk, body=body)
             pending = self._sort_out(response, pending, conditions, written)
             if not pending:
@@ -611,24 +609,13 @@ class OpenSearchStore:
     def replace(self, asset: Asset, expected: str | None, vectors: VectorUpdate = None) -> bool:
         self._ensure_index()
         written_if = condition(expected)
-        held = None
-        if vectors is None and expected is not None:
-            # the write keeps the stored vectors: read them at the version it must find
-            found = self._call(
-                self.client.get,
-                index=self.alias,
-                id=asset.id,
-                _source_includes=SOURCE_FIELDS,
-                ignore=404,
-            )
-            if not found.get("found") or f"{found['_seq_no']}:{found['_primary_term']}" != expected:
-                return False
-            held = found.get("_source", {})
         # a document that was read names its creation time: no lookup needed to keep it
         known = "created_at" in asset.model_fields_set
         asset = keep_times(asset, None if known else self._created_at([asset.id]).get(asset.id))
         document = index_document(asset, self.settings.weight_quantum)
-        document.update(self._vector_doc(vectors, held))
+        if vectors is None and expected is not None:
+            return self._update_keeping_vectors(asset.id, document, written_if)
+        document.update(self._vector_doc(vectors))
         try:
             self._call(
                 self.client.index,
@@ -641,6 +628,25 @@ class OpenSearchStore:
         except VersionConflict:
             return False
         return True
+
+    def _update_keeping_vectors(
+        self, asset_id: str, document: dict[str, Any], written_if: dict[str, Any]
+    ) -> bool:
+        """Write `document` over the stored one at the expected version, its vectors left
+        where they are (a moderation, an edit: nothing to send back and forth)."""
+        try:
+            found = self._call(
+                self.client.update,
+                index=self.alias,
+                id=asset_id,
+                body=_kept(document, upsert=False),
+                refresh=True,
+                ignore=404,
+                **written_if,
+            )
+        except VersionConflict:
+            return False
+        return found.get("result") in ("updated", "noop")
 
     # folder settings and the audit log, in plain indices beside the alias
     def folder_settings(self) -> list[FolderSetting]:
@@ -713,7 +719,8 @@ class OpenSearchStore:
         """Every document of the alias, indexed by the current code into `new`."""
         total = self.count()
         copied = _Copied()
-        for hits in self._scan(self.alias, {"match_all": {}}, source=["doc", *SOURCE_FIELDS]):
+        page = self.settings.opensearch_copy_page
+        for hits in self._scan(self.alias, {"match_all": {}}, source=_COPIED, page=page):
             docs = self._copies(hits, new)
             copied.documents += copied.note(self._bulk(docs, index=new))
             if progress is not None:
@@ -740,8 +747,8 @@ class OpenSearchStore:
         written = 0
         # a bulk write is searchable only after a refresh, which its writer may not have made yet
         self._call(self.client.indices.refresh, index=",".join(old))
-        source = ["doc", *SOURCE_FIELDS]
-        for hits in self._scan(",".join(old), _changed_since(since), source=source):
+        page = self.settings.opensearch_copy_page
+        for hits in self._scan(",".join(old), _changed_since(since), source=_COPIED, page=page):
             held = self._held(new, [h["_id"] for h in hits])
             conditions: dict[str, dict[str, Any]] = {}
             again = []
@@ -871,17 +878,22 @@ class OpenSearchStore:
             yield from (_asset(h) for h in hits)
 
     def _scan(
-        self, index: str, query: dict[str, Any], sort: str = "id", source: list[str] | None = None
+        self,
+        index: str,
+        query: dict[str, Any],
+        sort: str = "id",
+        source: list[str] | None = None,
+        page: int = SCAN_PAGE,
     ) -> Iterator[list[Hit]]:
         """Pages of the hits of `query` in `index`, in `sort` order (a unique keyword)."""
-        body: dict[str, Any] = {"query": query, "sort": [{sort: "asc"}], "size": SCAN_PAGE}
+        body: dict[str, Any] = {"query": query, "sort": [{sort: "asc"}], "size": page}
         fields = {"_source_includes": source} if source else {}
         while True:
             response = self._call(self.client.search, index=index, body=body, **fields)
             hits = response["hits"]["hits"]
             if hits:
                 yield hits
-            if len(hits) < SCAN_PAGE:
+            if len(hits) < page:
                 return
             body["search_after"] = hits[-1]["sort"]
 

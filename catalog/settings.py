@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     opensearch_max_retries: int = 5
     opensearch_backoff_s: float = 0.5
     opensearch_bulk_chunk: int = 500
+    # documents a rebuild copies per request: with its frame vectors a video is ~300 KB of JSON
+    opensearch_copy_page: int = Field(50, ge=1)
     opensearch_verify_certs: bool = True
 
     # embedded term index (catalog/term_index.py): segments in memory, kept in step with SQLite
