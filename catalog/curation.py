@@ -16,6 +16,7 @@ from typing import Any
 from catalog.asset import Asset, TagKind, normalize_tag, utc_now
 from catalog.audit import UNDOABLE, AuditEntry, ModerationAction, TagState
 from catalog.store import AssetStore, StoreError
+from catalog.vectors import VectorUpdate
 
 OVERLAY_FIELDS = ("manual_tags", "promoted_tags", "removed_tags")
 SUGGESTIONS = 3  # near tag names offered when a moderation names a tag the asset lacks
@@ -65,15 +66,18 @@ def update_asset(
     asset_id: str,
     change: Callable[[Asset | None], Asset | None],
     retries: int,
+    vectors: VectorUpdate = None,
 ) -> Asset | None:
     """Read, change, write if nobody wrote meanwhile; else read again. `change` gets None for
-    an absent asset and returns None to write nothing."""
+    an absent asset and returns None to write nothing. `vectors`: what the write does to the
+    asset's vectors (None: keeps them)."""
+    extra = {"vectors": vectors} if vectors is not None else {}
     for _ in range(retries + 1):
         current = store.read(asset_id)
         new = change(current.asset if current else None)
         if new is None:
             return current.asset if current else None
-        if store.replace(new, current.version if current else None):
+        if store.replace(new, current.version if current else None, **extra):
             return new
     raise WriteConflict(
         f"asset {asset_id} changed under {retries + 1} attempts to update it; try again"
@@ -100,31 +104,42 @@ def merge_overlay(processed: Asset, current: Asset | None, keep_custom: bool = T
 
 
 def save_processed(
-    store: AssetStore, processed: Asset, retries: int, keep_custom: bool = True
+    store: AssetStore,
+    processed: Asset,
+    retries: int,
+    keep_custom: bool = True,
+    vectors: VectorUpdate = None,
 ) -> Asset:
     """Write an indexer result over whatever is stored now, keeping its overlay (and its
-    custom tags, unless `keep_custom` is False or the result brings its own)."""
+    custom tags, unless `keep_custom` is False or the result brings its own), with the
+    asset's new `vectors` (catalog/vectors.py; None keeps the stored ones)."""
     saved = update_asset(
         store,
         processed.id,
         lambda current: merge_overlay(processed, current, keep_custom),
         retries,
+        vectors,
     )
     assert saved is not None
     return saved
 
 
 def save_processed_many(
-    store: AssetStore, processed: list[tuple[Asset, bool]], retries: int
+    store: AssetStore,
+    processed: list[tuple[Asset, bool]],
+    retries: int,
+    vectors: dict[str, VectorUpdate] | None = None,
 ) -> None:
-    """`save_processed` for many assets (each with its `keep_custom`), in one read and one
-    compare-and-set write per round where the store offers batches (`read_many`,
-    `replace_many`); the assets another writer changed meanwhile go round again."""
+    """`save_processed` for many assets (each with its `keep_custom`, and its vectors in
+    `vectors` by id), in one read and one compare-and-set write per round where the store
+    offers batches (`read_many`, `replace_many`); the assets another writer changed
+    meanwhile go round again."""
+    vectors = vectors or {}
     read_many = getattr(store, "read_many", None)
     replace_many = getattr(store, "replace_many", None)
     if read_many is None or replace_many is None:
         for asset, keep_custom in processed:
-            save_processed(store, asset, retries, keep_custom)
+            save_processed(store, asset, retries, keep_custom, vectors.get(asset.id))
         return
     pending = list(processed)
     for _ in range(retries + 1):
@@ -134,7 +149,7 @@ def save_processed_many(
             stored = current.get(asset.id)
             new = merge_overlay(asset, stored.asset if stored else None, keep_custom)
             merged.append((new, stored.version if stored else None))
-        written = replace_many(merged)
+        written = replace_many(merged, vectors) if vectors else replace_many(merged)
         pending = [item for item, ok in zip(pending, written, strict=True) if not ok]
         if not pending:
             return

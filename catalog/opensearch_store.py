@@ -11,6 +11,7 @@ mappings/folders.json, mappings/thresholds.json), created on first use.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import struct
 import threading
@@ -18,7 +19,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -31,6 +32,17 @@ from catalog.asset import Asset, TagKind, utc_now
 from catalog.audit import AuditEntry, ModerationAction
 from catalog.effective import IndexedTag, TagSource, indexed_tags, meta_tokens, terms_field
 from catalog.folders import FolderSetting
+from catalog.opensearch_vectors import (
+    MODEL_FIELD,
+    SHIPPED_DIM,
+    SOURCE_FIELDS,
+    frames_request,
+    read_frames,
+    stored_vectors,
+    vector_fields,
+    vector_mapping,
+    vectors_from_source,
+)
 from catalog.settings import Settings
 from catalog.store import (
     BackendUnavailable,
@@ -45,6 +57,7 @@ from catalog.store import (
     Versioned,
 )
 from catalog.tag_thresholds import TagThreshold
+from catalog.vectors import AssetVectors, ClearVectors, FrameScores, SemanticQuery, VectorUpdate
 from mappings import load_json
 
 ASSETS_MAPPING = "assets.json"
@@ -57,10 +70,13 @@ SCAN_PAGE = 500
 MAX_BACKOFF_S = 30.0
 # Cardinality counts are exact below this many distinct values (the aggregation's maximum).
 EXACT_CARDINALITY = 40_000
+MIN_INNER_RESULT_WINDOW = 100  # OpenSearch's default; moments need one inner hit per frame
 
 T = TypeVar("T")
+log = logging.getLogger("smarttags.opensearch")
 Hit = dict[str, Any]
 BulkDoc = tuple[str, dict[str, Any]]  # (id, indexed document)
+_COPIED = ["doc", *SOURCE_FIELDS]  # what a rebuild copies of a document: the asset, its vectors
 
 
 class VersionConflict(StoreError):
@@ -231,8 +247,24 @@ def _recopy(hit: Hit, held: Hit | None, own_last: int) -> dict[str, Any] | None:
     return condition(f"{held['_seq_no']}:{held['_primary_term']}")
 
 
-def _changed_since(since: datetime) -> dict[str, Any]:
-    return {"range": {"updated_at": {"gte": _iso(since)}}}
+def _kept(document: dict[str, Any], upsert: bool = True) -> dict[str, Any]:
+    """A partial update that writes every field of `document` and keeps the stored vectors:
+    an indexed document always has every one of its own fields (index_document; the asset's
+    `doc` has every key, lists are replaced whole), so only the vector fields, which it
+    leaves out, stay as stored. `upsert`: create the document when it is absent."""
+    return {"doc": document, "doc_as_upsert": True} if upsert else {"doc": document}
+
+
+def _without_vectors(properties: dict[str, Any]) -> dict[str, Any]:
+    """Mapping properties less the knn_vector fields (at any depth)."""
+    kept = {}
+    for name, spec in properties.items():
+        if spec.get("type") == "knn_vector":
+            continue
+        if "properties" in spec:
+            spec = {**spec, "properties": _without_vectors(spec["properties"])}
+        kept[name] = spec
+    return kept
 
 
 def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -244,6 +276,10 @@ def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
             batch = []
     if batch:
         yield batch
+
+
+def _changed_since(since: datetime) -> dict[str, Any]:
+    return {"range": {"updated_at": {"gte": _iso(since)}}}
 
 
 class OpenSearchStore:
@@ -269,6 +305,12 @@ class OpenSearchStore:
         self._ready = False
         self._side_ready: set[str] = set()
         self._lock = threading.Lock()
+        # vectors: the dimensions the current index maps, why it cannot hold them (an index
+        # made before mapping 3, without index.knn), and recent counts per model
+        self._vector_dims: set[int] = set()
+        self._new_dims: dict[str, set[int]] = {}  # ... and those of indices being rebuilt
+        self._vectors_off: str | None = None
+        self._counts: dict[str, tuple[float, int]] = {}
 
     def close(self) -> None:
         self.client.close()
@@ -350,6 +392,9 @@ class OpenSearchStore:
     def _create(self, name: str, mapping: str, exist_ok: bool) -> None:
         body = load_mapping(mapping)
         body["settings"]["index"]["max_result_window"] = self.settings.max_result_window
+        if mapping == ASSETS_MAPPING:
+            window = max(self.settings.max_frames_per_video, MIN_INNER_RESULT_WINDOW)
+            body["settings"]["index"]["max_inner_result_window"] = window
         # exist_ok: another process may create the index at the same moment.
         ignore = {"ignore": 400} if exist_ok else {}
         response = self._call(self.client.indices.create, index=name, body=body, **ignore)
@@ -386,6 +431,7 @@ class OpenSearchStore:
                 self.swap_alias(self.create_index(1, exist_ok=True))
             else:
                 self._add_new_fields()
+            self._read_vector_support()
             self._ready = True
 
     def _add_new_fields(self) -> None:
@@ -397,9 +443,56 @@ class OpenSearchStore:
         for index, held in found.items():
             present = held.get("mappings", {}).get("properties", {})
             missing = {k: v for k, v in shipped["properties"].items() if k not in present}
+            if missing and not self._knn_enabled(index):
+                missing = _without_vectors(missing)  # knn_vector needs index.knn, fixed at creation
             if missing:
                 body = {"_meta": shipped["_meta"], "properties": missing}
                 self._call(self.client.indices.put_mapping, index=index, body=body)
+
+    def _knn_enabled(self, index: str) -> bool:
+        found = self._call(self.client.indices.get_settings, index=index)
+        value = found.get(index, {}).get("settings", {}).get("index", {}).get("knn", False)
+        return str(value).lower() == "true"
+
+    def _read_vector_support(self) -> None:
+        """Which vector dimensions the current index maps, and whether it can hold vectors."""
+        self._vectors_off = None
+        indices = self.current_indices()
+        if indices and not all(self._knn_enabled(i) for i in indices):
+            self._vectors_off = (
+                f"the index behind {self.alias} was made before semantic search (no index.knn): "
+                "run `smarttags reindex --rebuild-index` to make one that holds vectors"
+            )
+            return
+        found = self._call(self.client.indices.get_mapping, index=self.alias)
+        dims: set[int] = set()
+        for held in found.values():
+            for name in held.get("mappings", {}).get("properties", {}):
+                if name.startswith("asset_vector_"):
+                    dims.add(int(name.rsplit("_", 1)[1]))
+        self._vector_dims = dims
+
+    def _ensure_dims(self, dims: set[int], index: str | None = None) -> None:
+        """Map the vector fields of dimensions not mapped yet (in `index`, default the alias;
+        a new index holds the shipped dimension)."""
+        if index is None:
+            known = self._vector_dims
+        else:
+            known = self._new_dims.setdefault(index, {SHIPPED_DIM})
+        for dim in sorted(dims - known):
+            body = {"properties": vector_mapping(dim)}
+            self._call(self.client.indices.put_mapping, index=index or self.alias, body=body)
+            known.add(dim)
+
+    def _vector_doc(self, update: AssetVectors | ClearVectors | None) -> dict[str, Any]:
+        """The vector fields a whole-document write sends: the new vectors, or none."""
+        if not isinstance(update, AssetVectors):
+            return {}
+        if self._vectors_off:
+            log.warning("vectors of %s not written: %s", self.alias, self._vectors_off)
+            return {}
+        self._ensure_dims({update.dim})
+        return vector_fields(update)
 
     def side_index(self, kind: str) -> str:
         """`<alias>-<kind>`, created from mappings/<kind>.json on first use."""
@@ -442,7 +535,7 @@ class OpenSearchStore:
             # A later duplicate in the same chunk keeps this one's creation time.
             created[asset.id] = _iso(asset.created_at)
             docs.append((asset.id, index_document(asset, self.settings.weight_quantum)))
-        self._bulk(docs)
+        self._bulk(docs, keep_vectors=True)  # imports keep vectors
         return len(chunk)
 
     def _created_at(self, ids: list[str]) -> dict[str, str]:
@@ -459,11 +552,13 @@ class OpenSearchStore:
         docs: list[BulkDoc],
         index: str | None = None,
         conditions: Mapping[str, dict[str, Any]] | None = None,
+        keep_vectors: bool = False,
     ) -> list[dict[str, Any]]:
         """Index `docs` into `index` (default: through the alias), retrying the items the
         cluster rejected for load (429/5xx); returns the results of the items written. An item
         sent with a condition (`conditions[id]`: if_seq_no/if_primary_term, or op_type create)
-        that another writer broke (409) is left out."""
+        that another writer broke (409) is left out. `keep_vectors`: update existing documents
+        in place instead (see `_kept`), so the vectors they hold stay."""
         retries = self.settings.opensearch_max_retries
         target = index or self.alias
         conditions = conditions or {}
@@ -472,7 +567,10 @@ class OpenSearchStore:
         for attempt in range(retries + 1):
             body: list[dict[str, Any]] = []
             for doc_id, doc in pending:
-                body += [_bulk_action(target, doc_id, conditions.get(doc_id)), doc]
+                if keep_vectors:
+                    body += [{"update": {"_index": target, "_id": doc_id}}, _kept(doc)]
+                else:
+                    body += [_bulk_action(target, doc_id, conditions.get(doc_id)), doc]
             response = self._call(self.client.bulk, body=body)
             pending = self._sort_out(response, pending, conditions, written)
             if not pending:
@@ -537,13 +635,16 @@ class OpenSearchStore:
                     found[doc["_id"]] = Versioned(_asset(doc), version)
         return found
 
-    def replace(self, asset: Asset, expected: str | None) -> bool:
+    def replace(self, asset: Asset, expected: str | None, vectors: VectorUpdate = None) -> bool:
         self._ensure_index()
         written_if = condition(expected)
         # a document that was read names its creation time: no lookup needed to keep it
         known = "created_at" in asset.model_fields_set
         asset = keep_times(asset, None if known else self._created_at([asset.id]).get(asset.id))
         document = index_document(asset, self.settings.weight_quantum)
+        if vectors is None and expected is not None:
+            return self._update_keeping_vectors(asset.id, document, written_if)
+        document.update(self._vector_doc(vectors))
         try:
             self._call(
                 self.client.index,
@@ -556,6 +657,25 @@ class OpenSearchStore:
         except VersionConflict:
             return False
         return True
+
+    def _update_keeping_vectors(
+        self, asset_id: str, document: dict[str, Any], written_if: dict[str, Any]
+    ) -> bool:
+        """Write `document` over the stored one at the expected version, its vectors left
+        where they are (a moderation, an edit: nothing to send back and forth)."""
+        try:
+            found = self._call(
+                self.client.update,
+                index=self.alias,
+                id=asset_id,
+                body=_kept(document, upsert=False),
+                refresh=True,
+                ignore=404,
+                **written_if,
+            )
+        except VersionConflict:
+            return False
+        return found.get("result") in ("updated", "noop")
 
     # folder settings and the audit log, in plain indices beside the alias
     def folder_settings(self) -> list[FolderSetting]:
@@ -666,18 +786,33 @@ class OpenSearchStore:
         self.swap_alias(new)
         caught_up += self._catch_up(old, new, before_swap, copied)
         self._call(self.client.indices.refresh, index=new)
+        self._read_vector_support()  # the new index is made by mapping 3: it holds vectors
         return RebuildReport(new=new, old=old, documents=copied.documents, caught_up=caught_up)
 
     def _copy_all(self, new: str, progress: RebuildProgress | None) -> _Copied:
         """Every document of the alias, indexed by the current code into `new`."""
         total = self.count()
         copied = _Copied()
-        for chunk in _batches(self.iter_assets(), self.settings.opensearch_bulk_chunk):
-            docs = [(a.id, index_document(a, self.settings.weight_quantum)) for a in chunk]
+        page = self.settings.opensearch_copy_page
+        for hits in self._scan(self.alias, {"match_all": {}}, source=_COPIED, page=page):
+            docs = self._copies(hits, new)
             copied.documents += copied.note(self._bulk(docs, index=new))
             if progress is not None:
                 progress(copied.documents, total)
         return copied
+
+    def _copies(self, hits: list[Hit], new: str) -> list[BulkDoc]:
+        """The documents of `hits` indexed by the current code, their vectors kept."""
+        docs = []
+        dims = set()
+        for hit in hits:
+            document = index_document(_asset(hit), self.settings.weight_quantum)
+            kept = stored_vectors(hit["_source"])
+            dims |= {len(v) for k, v in kept.items() if k.startswith("asset_vector_")}
+            document.update(kept)
+            docs.append((hit["_id"], document))
+        self._ensure_dims(dims, index=new)
+        return docs
 
     def _catch_up(self, old: list[str], new: str, since: datetime, copied: _Copied) -> int:
         """Copy again what was written to `old` since `since` (see `_recopy`); returns how
@@ -686,17 +821,17 @@ class OpenSearchStore:
         written = 0
         # a bulk write is searchable only after a refresh, which its writer may not have made yet
         self._call(self.client.indices.refresh, index=",".join(old))
-        for hits in self._scan(",".join(old), _changed_since(since), source=["doc"]):
+        page = self.settings.opensearch_copy_page
+        for hits in self._scan(",".join(old), _changed_since(since), source=_COPIED, page=page):
             held = self._held(new, [h["_id"] for h in hits])
-            docs: list[BulkDoc] = []
             conditions: dict[str, dict[str, Any]] = {}
+            again = []
             for hit in hits:
                 condition = _recopy(hit, held.get(hit["_id"]), own_last)
                 if condition is not None:
                     conditions[hit["_id"]] = condition
-                    docs.append(
-                        (hit["_id"], index_document(_asset(hit), self.settings.weight_quantum))
-                    )
+                    again.append(hit)
+            docs = self._copies(again, new)
             if docs:
                 written += copied.note(self._bulk(docs, index=new, conditions=conditions))
         return written
@@ -738,12 +873,74 @@ class OpenSearchStore:
             self.client.search, index=self.alias, body=compiled.body, _source_includes=["doc"]
         )
         hits = response["hits"]
-        ranked = [
-            RankedHit(_asset(h), _float32(h["_score"]) if compiled.scored else 0.0)
-            for h in hits["hits"]
-        ]
         total = hits["total"]
+        if compiled.semantic is not None:
+            ranked = self._semantic_hits(compiled, hits["hits"])
+        else:
+            ranked = [
+                RankedHit(_asset(h), _float32(h["_score"]) if compiled.scored else 0.0)
+                for h in hits["hits"]
+            ]
         return RankedPage(Total(total["value"], total.get("relation", "eq")), ranked)
+
+    def _semantic_hits(self, compiled: DslSearch, hits: list[Hit]) -> list[RankedHit]:
+        """Hits read as the compiled search says (catalog/store.DslSemantic), the frames of
+        its semantic video hits scored."""
+        semantic = compiled.semantic
+        assert semantic is not None
+        ranked = []
+        for hit in hits:
+            score = _float32(hit["_score"])
+            similarity = semantic.similarity_of(score)
+            if similarity is not None:
+                score = similarity if semantic.replaces_score else 0.0
+            ranked.append(RankedHit(_asset(hit), score, similarity=similarity))
+        videos = [
+            h.asset.id
+            for h in ranked
+            if h.similarity is not None and h.asset.media_type.value == "video"
+        ]
+        frames = self.frame_scores(videos, semantic.query) if semantic.moments else {}
+        return [replace(h, frames=frames.get(h.asset.id)) for h in ranked]
+
+    # semantic search: vectors beside the documents (catalog/opensearch_vectors.py)
+    def read_vectors(self, asset_id: str) -> AssetVectors | None:
+        self._ensure_index()
+        found = self._call(
+            self.client.get,
+            index=self.alias,
+            id=asset_id,
+            _source_includes=SOURCE_FIELDS,
+            ignore=404,
+        )
+        return vectors_from_source(found.get("_source", {})) if found.get("found") else None
+
+    def vector_count(self, model_id: str) -> int:
+        """Assets holding vectors of `model_id`; a count above zero is trusted for
+        `vector_count_ttl_s` (one request less per search), zero is asked again."""
+        self._ensure_index()
+        now = time.monotonic()
+        cached = self._counts.get(model_id)
+        if cached is not None and now - cached[0] < self.settings.vector_count_ttl_s:
+            return cached[1]
+        body = {"query": {"term": {MODEL_FIELD: model_id}}}
+        count = self._call(self.client.count, index=self.alias, body=body)["count"]
+        if count:
+            self._counts[model_id] = (now, count)
+        return count
+
+    def frame_scores(
+        self, asset_ids: list[str], query: SemanticQuery
+    ) -> dict[str, FrameScores]:
+        if not asset_ids or self._vectors_off:
+            return {}
+        self._ensure_index()
+        if len(query.vector) not in self._vector_dims:
+            return {}
+        window = max(self.settings.max_frames_per_video, MIN_INNER_RESULT_WINDOW)
+        body = frames_request(asset_ids, query, window)
+        response = self._call(self.client.search, index=self.alias, body=body)
+        return read_frames(response, query)
 
     def iter_assets(self, folder: str = "") -> Iterator[Asset]:
         self._ensure_index()
@@ -755,17 +952,22 @@ class OpenSearchStore:
             yield from (_asset(h) for h in hits)
 
     def _scan(
-        self, index: str, query: dict[str, Any], sort: str = "id", source: list[str] | None = None
+        self,
+        index: str,
+        query: dict[str, Any],
+        sort: str = "id",
+        source: list[str] | None = None,
+        page: int = SCAN_PAGE,
     ) -> Iterator[list[Hit]]:
         """Pages of the hits of `query` in `index`, in `sort` order (a unique keyword)."""
-        body: dict[str, Any] = {"query": query, "sort": [{sort: "asc"}], "size": SCAN_PAGE}
+        body: dict[str, Any] = {"query": query, "sort": [{sort: "asc"}], "size": page}
         fields = {"_source_includes": source} if source else {}
         while True:
             response = self._call(self.client.search, index=index, body=body, **fields)
             hits = response["hits"]["hits"]
             if hits:
                 yield hits
-            if len(hits) < SCAN_PAGE:
+            if len(hits) < page:
                 return
             body["search_after"] = hits[-1]["sort"]
 

@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     opensearch_max_retries: int = 5
     opensearch_backoff_s: float = 0.5
     opensearch_bulk_chunk: int = 500
+    # documents a rebuild copies per request: with its frame vectors a video is ~300 KB of JSON
+    opensearch_copy_page: int = Field(50, ge=1)
     opensearch_verify_certs: bool = True
 
     # embedded term index (catalog/term_index.py): segments in memory, kept in step with SQLite
@@ -93,6 +95,25 @@ class Settings(BaseSettings):
     max_page_size: int = 200
     max_result_window: int = 10_000
     max_exact_total: int = Field(10_000, ge=1)  # totals beyond: a lower bound ("gte")
+
+    # semantic search (README "Search by meaning"; catalog/vectors.py, query/semantic.py)
+    # the mode a search runs in unless it names one; hybrid and semantic fall back to keyword
+    # (with a notice) while the model's embeddings or the query encoder are not there
+    search_mode: Literal["hybrid", "keyword", "semantic"] = "hybrid"
+    # the floor of tier 4 and of semantic mode, on the tags' confidence scale: the query must
+    # stand as far above a typical unrelated vocabulary label, for that asset, as a tag of this
+    # confidence does (0.5: 3.5 robust standard deviations with the default calibration)
+    semantic_min_confidence: float = Field(0.5, ge=0.0, le=1.0)
+    # moments: the frames within this share of a video's score range from its best frame, or
+    # within moment_min_margin of it (a video of one look is one moment, not its noise)
+    moment_share: float = Field(0.25, ge=0.0, le=1.0)
+    moment_min_margin: float = Field(0.01, ge=0.0)
+    max_moments: int = Field(5, ge=1)  # moments per video hit, best first
+    query_embedding_cache: int = Field(1024, ge=0)  # recent query texts kept encoded
+    query_image_max_mb: float = Field(20.0, gt=0)  # an example picture (POST /search/by-image)
+    encoder_retry_s: float = Field(30.0, gt=0)  # a missing query encoder is looked for again
+    # OpenSearch: how long a count of indexed embeddings is trusted (one request saved per search)
+    vector_count_ttl_s: float = Field(10.0, ge=0)
 
     # indexer: media
     ffmpeg_binary: str | None = None  # None: ffmpeg on PATH, else imageio-ffmpeg's binary

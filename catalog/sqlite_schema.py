@@ -98,6 +98,40 @@ DELETE FROM doc_terms
 GENERATION_KEY = "generation"
 INDEX_CACHE_KEY = "index_cache"  # the saved term-index snapshot valid for this database
 
+# v5: embeddings for semantic search, beside the documents (catalog/vectors.py): the table
+# `asset_vectors` (rowid = asset) holds the model, the asset vector (float32) and its
+# vocabulary median and spread, written in the transaction of the asset's document and
+# logged in `changes` like it; each process reads it whole into its vector index
+# (catalog/vector_index.py). The frame vectors live in a file of their own (FRAMES_SCHEMA).
+SCHEMA_V5 = """
+CREATE TABLE asset_vectors (
+  rowid INTEGER PRIMARY KEY,
+  model TEXT NOT NULL,
+  vector BLOB NOT NULL,
+  median REAL NOT NULL,
+  spread REAL NOT NULL
+)
+"""
+# The frame vectors, per asset (rowid): each frame's time range (float32 starts, ends),
+# vector (float16, T x D) and vocabulary median and spread (float32); read only for the hits
+# whose moments a search shows. They are most of the bytes (3 GB at 100,000 assets against a
+# few hundred MB for the rest), and derived: `reindex` (re-tag) writes them again from the
+# embedding cache. So they live in `<database>.frames`, attached to every connection as
+# `frames`, out of the catalog's backups and integrity checks. A write commits both files in
+# one transaction (atomic per file in WAL mode: after a crash between the two, an asset's
+# frames may be a write behind, until its next write).
+FRAMES_DB = "frames"
+FRAMES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS frames.frame_vectors (
+  rowid INTEGER PRIMARY KEY,
+  starts BLOB NOT NULL,
+  ends BLOB NOT NULL,
+  vectors BLOB NOT NULL,
+  medians BLOB NOT NULL,
+  spreads BLOB NOT NULL
+)
+"""
+
 
 def new_generation(conn: sqlite3.Connection) -> str:
     """Mark every process's term index out of date (their next search rebuilds it)."""
@@ -138,7 +172,11 @@ def _v4(conn: sqlite3.Connection) -> None:
     new_generation(conn)
 
 
-MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4]
+def _v5(conn: sqlite3.Connection) -> None:
+    _run_script(conn, SCHEMA_V5)
+
+
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -26,7 +26,21 @@ from catalog.sqlite_index import (
     prepare,
     read_state,
 )
-from catalog.sqlite_schema import backup, current_version, migrate, new_generation
+from catalog.sqlite_schema import (
+    FRAMES_DB,
+    FRAMES_SCHEMA,
+    backup,
+    current_version,
+    migrate,
+    new_generation,
+)
+from catalog.sqlite_vectors import (
+    SqliteVectorIndex,
+    delete_vectors,
+    read_asset_vectors,
+    read_frame_scores,
+    write_vectors,
+)
 from catalog.store import (
     PostingsSearch,
     RankedHit,
@@ -38,8 +52,11 @@ from catalog.store import (
     Versioned,
 )
 from catalog.tag_thresholds import TagThreshold
+from catalog.term_index import MEDIA_CODE
 from catalog.term_rows import FIELD_BIT
 from catalog.term_search import TagOverrides, execute
+from catalog.vector_search import execute_with_semantic
+from catalog.vectors import AssetVectors, FrameScores, SemanticQuery, VectorUpdate
 
 WRITE_BATCH = 500
 SNAPSHOT_TRIES = 3  # read transactions a search tries to find the index at its own position
@@ -83,8 +100,11 @@ class _PendingWrites:
         self.updates: list[tuple] = []
         self.rowids: list[int] = []
         self.prepared: list[PreparedAsset] = []
+        self.vectors: list[tuple[int, VectorUpdate]] = []
 
-    def add(self, item: PreparedAsset, rowid: int, exists: bool) -> None:
+    def add(
+        self, item: PreparedAsset, rowid: int, exists: bool, vectors: VectorUpdate = None
+    ) -> None:
         values = (
             item.id,
             item.folder,
@@ -96,6 +116,8 @@ class _PendingWrites:
         )
         (self.updates if exists else self.inserts).append(values)
         self.add_derived(item, rowid)
+        if vectors is not None:
+            self.vectors.append((rowid, vectors))
 
     def add_derived(self, item: PreparedAsset, rowid: int) -> None:
         self.ids.add(item.id)
@@ -129,6 +151,7 @@ class _PendingWrites:
             "INSERT OR REPLACE INTO doc_terms (rowid, meta, tags) VALUES (?, ?, ?)",
             zip(self.rowids, metas, tags, strict=True),
         )
+        write_vectors(conn, self.vectors)
         conn.executemany("INSERT INTO changes (asset) VALUES (?)", [(r,) for r in self.rowids])
 
 
@@ -151,6 +174,7 @@ class SqliteStore:
         self._lock = threading.Lock()
         self._terms = TermDictionary()
         self._index = SqliteTermIndex(settings, self.path)
+        self._vectors = SqliteVectorIndex(settings)
         try:
             self.backup_written = migrate(self._conn(), self.path, finish=self._derive_missing)
         except sqlite3.DatabaseError as exc:
@@ -186,7 +210,25 @@ class SqliteStore:
         conn.execute(f"PRAGMA cache_size = -{self.settings.sqlite_cache_mb * 1024}")
         conn.execute(f"PRAGMA mmap_size = {self.settings.sqlite_cache_mb * 1024 * 1024}")
         conn.execute("PRAGMA temp_store = MEMORY")
+        self._attach_frames(conn)
         return conn
+
+    def _attach_frames(self, conn: sqlite3.Connection) -> None:
+        """The frame vectors' own file (catalog/sqlite_schema.py, FRAMES_SCHEMA)."""
+        try:
+            conn.execute(f"ATTACH DATABASE ? AS {FRAMES_DB}", (str(self.frames_path),))
+            conn.execute(f"PRAGMA {FRAMES_DB}.journal_mode = WAL")
+            conn.execute(f"PRAGMA {FRAMES_DB}.synchronous = NORMAL")
+            conn.execute(FRAMES_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"{self.frames_path} is damaged ({exc}): delete it and re-tag the library "
+                "(`smarttags reindex`) to write the frame vectors again"
+            ) from None
+
+    @property
+    def frames_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".frames")
 
     def close(self) -> None:
         with self._lock:
@@ -195,6 +237,7 @@ class SqliteStore:
             self._all.clear()
         self._local = threading.local()
         self._index.forget()
+        self._vectors.forget()
 
     @contextmanager
     def _writing(self, conn: sqlite3.Connection) -> Iterator[None]:
@@ -258,8 +301,15 @@ class SqliteStore:
             asset = asset.model_copy(update=update)
         return prepare(asset, self.settings.weight_quantum)
 
-    def _stage(self, conn: sqlite3.Connection, batch: list[PreparedAsset]) -> _PendingWrites:
-        """The batch's rows; flushes early when an id comes twice (the second sees the first)."""
+    def _stage(
+        self,
+        conn: sqlite3.Connection,
+        batch: list[PreparedAsset],
+        vectors: dict[str, VectorUpdate] | None = None,
+    ) -> _PendingWrites:
+        """The batch's rows; flushes early when an id comes twice (the second sees the first).
+        `vectors`: per id, what the write does to the asset's vectors (absent: keep them)."""
+        vectors = vectors or {}
         known = self._known(conn, [p.id for p in batch])
         next_rowid = conn.execute("SELECT COALESCE(MAX(rowid), 0) + 1 FROM assets").fetchone()[0]
         pending = _PendingWrites()
@@ -275,7 +325,7 @@ class SqliteStore:
             else:
                 rowid, next_rowid = next_rowid, next_rowid + 1
                 known[item.id] = (rowid, item.created_at)
-            pending.add(item, rowid, found is not None)
+            pending.add(item, rowid, found is not None, vectors.get(item.id))
         return pending
 
     def _known(self, conn: sqlite3.Connection, ids: list[str]) -> dict[str, tuple[int, str]]:
@@ -309,6 +359,7 @@ class SqliteStore:
             if row:
                 for table in ("doc_terms", "docs", "assets"):
                     conn.execute(f"DELETE FROM {table} WHERE rowid = ?", (row[0],))
+                delete_vectors(conn, [row[0]])
                 conn.execute("INSERT INTO changes (asset) VALUES (?)", (row[0],))
         return row is not None
 
@@ -325,14 +376,15 @@ class SqliteStore:
         )
         return Versioned(Asset.model_validate_json(row[0]), str(row[1])) if row else None
 
-    def replace(self, asset: Asset, expected: str | None) -> bool:
+    def replace(self, asset: Asset, expected: str | None, vectors: VectorUpdate = None) -> bool:
         conn = self._conn()
         with self._writing(conn):
             row = conn.execute("SELECT version FROM assets WHERE id = ?", (asset.id,)).fetchone()
             current = str(row[0]) if row else None
             if current != expected:
                 return False
-            self._stage(conn, [self._prepare_in_place(conn, asset)]).flush(conn, self._terms)
+            prepared = [self._prepare_in_place(conn, asset)]
+            self._stage(conn, prepared, {asset.id: vectors}).flush(conn, self._terms)
         return True
 
     def read_many(self, asset_ids: list[str]) -> dict[str, Versioned]:
@@ -351,9 +403,14 @@ class SqliteStore:
                 found[asset_id] = Versioned(Asset.model_validate_json(doc), str(version))
         return found
 
-    def replace_many(self, writes: list[tuple[Asset, str | None]]) -> list[bool]:
+    def replace_many(
+        self,
+        writes: list[tuple[Asset, str | None]],
+        vectors: dict[str, VectorUpdate] | None = None,
+    ) -> list[bool]:
         """`replace` for many assets in one transaction: each is written if its stored
-        version is still the expected one; the result says which were."""
+        version is still the expected one; the result says which were. `vectors`: per id,
+        as `replace` takes them."""
         conn = self._conn()
         done: list[bool] = []
         with self._writing(conn):
@@ -372,7 +429,7 @@ class SqliteStore:
                     accepted[asset.id] = asset
             if accepted:
                 prepared = [self._prepare_in_place(conn, a) for a in accepted.values()]
-                self._stage(conn, prepared).flush(conn, self._terms)
+                self._stage(conn, prepared, vectors).flush(conn, self._terms)
         return done
 
     # folder settings and the audit log
@@ -503,6 +560,8 @@ class SqliteStore:
         return [found.get(int(r), "") for r in rowids]
 
     def execute_search(self, compiled: PostingsSearch) -> RankedPage:  # type: ignore[override]
+        if compiled.semantic is not None:
+            return self._execute_semantic(compiled)
         conn = self._conn()
         for attempt in range(SNAPSHOT_TRIES):
             # one read transaction: the index position, the page's documents and the total
@@ -535,6 +594,92 @@ class SqliteStore:
         ids = self._terms.lookup(conn, tuple(name for name, _ in thresholds))
         pairs = [(i, value) for i, (_, value) in zip(ids, thresholds, strict=True) if i is not None]
         return TagOverrides.of(pairs)
+
+    def _execute_semantic(self, compiled: PostingsSearch) -> RankedPage:
+        """A search with a semantic stage (catalog/vector_search.py): the term and vector
+        indexes at one position of the change log, the page's documents and frames read in
+        the same transaction."""
+        stage = compiled.semantic
+        assert stage is not None
+        conn = self._conn()
+        for attempt in range(SNAPSHOT_TRIES):
+            conn.execute("BEGIN")
+            try:
+                snap = self._index.snapshot(conn)
+                vectors = self._vectors.snapshot(conn)
+                seq = read_state(conn)[1]
+                if (snap.seq, vectors.seq) != (seq, seq) and attempt < SNAPSHOT_TRIES - 1:
+                    continue  # another thread moved an index past this transaction: retry
+                term_ids = self._terms.lookup(conn, compiled.terms)
+                exclude = self._rowid(conn, stage.exclude) if stage.exclude else None
+                overrides = self._overrides(conn, compiled.tag_thresholds)
+                result = execute_with_semantic(
+                    snap, vectors, compiled, term_ids, partial(self._ids, conn), exclude, overrides
+                )
+                rowids = [hit[0] for hit in result.hits]
+                docs = self._docs(conn, rowids)
+                frames = self._hit_frames(conn, snap, result.hits, stage.query, stage.moments)
+            finally:
+                conn.execute("COMMIT")
+            hits = [
+                RankedHit(docs[r], score, _FIELD_NAMES[mask], similarity, frames.get(r))
+                for r, score, mask, similarity in result.hits
+                if r in docs
+            ]
+            return RankedPage(result.total, hits)
+        raise AssertionError("unreachable")
+
+    def _hit_frames(
+        self, conn: sqlite3.Connection, snap, hits, query: SemanticQuery, moments: bool
+    ) -> dict[int, FrameScores]:
+        """The frames of the page's semantic video hits, scored."""
+        if not moments:
+            return {}
+        video = MEDIA_CODE["video"]
+        wanted = [
+            r for r, _, _, similarity in hits if similarity is not None and snap.media[r] == video
+        ]
+        return read_frame_scores(conn, wanted, query)
+
+    def _rowid(self, conn: sqlite3.Connection, asset_id: str) -> int | None:
+        row = conn.execute("SELECT rowid FROM assets WHERE id = ?", (asset_id,)).fetchone()
+        return row[0] if row else None
+
+    # semantic search: vectors beside the documents
+    def read_vectors(self, asset_id: str) -> AssetVectors | None:
+        conn = self._conn()
+        rowid = self._rowid(conn, asset_id)
+        return None if rowid is None else read_asset_vectors(conn, rowid)
+
+    def vector_count(self, model_id: str) -> int:
+        conn = self._conn()
+        conn.execute("BEGIN")
+        try:
+            return self._vectors.snapshot(conn).count(model_id)
+        finally:
+            conn.execute("COMMIT")
+
+    def frame_scores(
+        self, asset_ids: list[str], query: SemanticQuery
+    ) -> dict[str, FrameScores]:
+        conn = self._conn()
+        rowids = {}
+        for asset_id in asset_ids:
+            rowid = self._rowid(conn, asset_id)
+            if rowid is not None:
+                rowids[rowid] = asset_id
+        scored = read_frame_scores(conn, list(rowids), query)
+        return {rowids[r]: frames for r, frames in scored.items()}
+
+    def vector_stats(self) -> dict[str, int]:
+        """The in-memory vector index of this process: assets per model and bytes."""
+        conn = self._conn()
+        conn.execute("BEGIN")
+        try:
+            snap = self._vectors.snapshot(conn)
+        finally:
+            conn.execute("COMMIT")
+        return {"bytes": snap.nbytes, **{m: v.live for m, v in snap.models.items()}}
 
     def iter_assets(self, folder: str = "") -> Iterator[Asset]:
         where, params = _filters(folder, None)

@@ -11,6 +11,7 @@ from catalog.audit import AuditEntry
 from catalog.folders import FolderSetting
 from catalog.settings import Settings
 from catalog.tag_thresholds import TagThreshold
+from catalog.vectors import AssetVectors, FrameScores, SemanticQuery, VectorUpdate
 
 
 class StoreError(RuntimeError):
@@ -27,6 +28,10 @@ class RankedHit:
     score: float
     # the metadata fields holding some query term, when the store knows them from its index
     fields: tuple[str, ...] | None = None
+    # semantic hits: the similarity they matched by (tier 4 in hybrid; every hit in the
+    # semantic and by-example searches), and their frames scored, for a video's moments
+    similarity: float | None = None
+    frames: FrameScores | None = None
 
 
 TotalRelation = Literal["eq", "gte"]
@@ -89,6 +94,23 @@ Tier = MetadataTier | AllTagsTier | AnyTagTier
 
 
 @dataclass(frozen=True)
+class SemanticStage:
+    """Ranking by embedding similarity: tier 4 after the term tiers (hybrid), or the whole
+    search (semantic mode, by example).
+
+    Candidates are the assets holding a vector of the query's model and passing the filters,
+    whose similarity reaches `floor` (None: every one). With `after_terms`, only assets no
+    term matches (in any tier) take part, each ranked below every term hit. Ties go to the
+    smaller id. With `moments`, the video hits of the page carry their frames scored."""
+
+    query: SemanticQuery
+    floor: float | None
+    after_terms: bool
+    exclude: str | None = None  # an asset left out (the example of a similar search)
+    moments: bool = True
+
+
+@dataclass(frozen=True)
 class PostingsSearch:
     """A search compiled for the embedded store's term index (query/postings.py).
 
@@ -110,6 +132,24 @@ class PostingsSearch:
     limit: int
     total_cap: int
     tag_thresholds: tuple[tuple[str, float], ...] = ()
+    semantic: SemanticStage | None = None  # tier 4, or the whole search (see SemanticStage)
+
+
+@dataclass(frozen=True)
+class DslSemantic:
+    """How to read the semantic part of a `DslSearch` (query/dsl_semantic.py).
+
+    `similarity_of(score)`: a hit's similarity, or None for a term hit (hybrid tiers 1-3);
+    with `replaces_score` (semantic and by-example searches) the hit's score is its
+    similarity, else a semantic hit scores 0 (tier 4). With `moments`, the store scores the
+    frames of the page's semantic video hits against `query`. `knn`: a k-NN query answered,
+    whose total counts at most the k neighbours it was asked for."""
+
+    similarity_of: Callable[[float], float | None]
+    replaces_score: bool
+    query: SemanticQuery
+    moments: bool = True
+    knn: bool = False
 
 
 @dataclass(frozen=True)
@@ -118,6 +158,7 @@ class DslSearch:
 
     body: dict[str, Any]
     scored: bool = True  # False when browsing: every hit scores 0
+    semantic: DslSemantic | None = None
 
 
 CompiledSearch = PostingsSearch | DslSearch
@@ -200,11 +241,29 @@ class AssetStore(Protocol):
     # optimistic concurrency: read a version, write only if it is still current
     def read(self, asset_id: str) -> Versioned | None: ...
 
-    def replace(self, asset: Asset, expected: str | None) -> bool:
+    def replace(self, asset: Asset, expected: str | None, vectors: VectorUpdate = None) -> bool:
         """Write `asset` if the stored version is `expected` (None: only if absent).
 
         False when another writer came first (the caller reads again and retries). Times are
-        kept as `upsert_many` keeps them; the write is visible to search at once."""
+        kept as `upsert_many` keeps them; the write is visible to search at once. `vectors`:
+        the asset's new embeddings (catalog/vectors.py), CLEAR_VECTORS to drop them, None to
+        keep what is stored (every other write keeps them too)."""
+        ...
+
+    # semantic search (catalog/vectors.py)
+    def read_vectors(self, asset_id: str) -> AssetVectors | None:
+        """The asset's stored embeddings, or None (no asset, or none indexed)."""
+        ...
+
+    def vector_count(self, model_id: str) -> int:
+        """How many assets hold vectors of `model_id` (a search can rank by meaning)."""
+        ...
+
+    def frame_scores(
+        self, asset_ids: list[str], query: SemanticQuery
+    ) -> dict[str, FrameScores]:
+        """The frames of these assets scored against `query` (assets without frame vectors
+        of the query's model are left out)."""
         ...
 
     # folder settings (see catalog/folders.py)

@@ -17,9 +17,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 COPY --from=wheel /wheels /wheels
-# No extras: the `indexer` extra (torch, open_clip, ffmpeg) stays out of this image. A plain,
+# The `indexer` extra (torch, open_clip, ffmpeg) stays out of this image; the `text-encoder`
+# extra (ONNX Runtime, tokenizers, Pillow) encodes queries for search by meaning. A plain,
 # not editable, install: the mappings and saved objects ship inside the package.
-RUN pip install /wheels/smarttags-*.whl && rm -rf /wheels
+RUN pip install /wheels/smarttags-*.whl && pip install "smarttags[text-encoder]" && rm -rf /wheels
 
 # uid 1000 in both images: files one writes on the shared volumes the other can read
 RUN useradd --create-home --uid 1000 smarttags \

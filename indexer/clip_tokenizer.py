@@ -15,6 +15,12 @@ same vocabulary:
 The vocabulary is written next to the exported ONNX towers (``tokenizer.json``, the
 `tokenizers` format) with a small ``text.json`` saying how to frame the ids, so loading needs
 neither open_clip nor its vocabulary file.
+
+Models whose tokenizer is a Hugging Face fast tokenizer (open_clip's HFTokenizer: the
+multilingual XLM-RoBERTa, XLM-V, mT5 and Gemma towers) run here too: the export saves that
+tokenizer's own `tokenizers` form with the padding and truncation open_clip asks of it, and
+`text.json` says so (`kind` "hf"); the ids are then the tokenizer's, special tokens included,
+and neither transformers nor torch is needed to make them.
 """
 
 from __future__ import annotations
@@ -47,6 +53,8 @@ class Framing:
     end_id: int
     pad_id: int = 0
     clean: str = "lower"  # open_clip's cleaning modes: lower, whitespace
+    kind: str = "clip"  # clip: CLIP's BPE framed here; hf: a fast tokenizer that frames itself
+    strip_id: int | None = None  # hf: an id open_clip replaces by 0 (strip_sep_token)
 
 
 def byte_symbols() -> dict[int, str]:
@@ -126,12 +134,23 @@ class ClipTokenizer:
     def __call__(self, texts: list[str]) -> np.ndarray:
         framing = self.framing
         cleaned = [clean_text(text, framing.clean) for text in texts]
+        if framing.kind == "hf":
+            return self._framed_by_tokenizer(cleaned)
         encoded = self._tokenizer.encode_batch(cleaned, add_special_tokens=False)
         rows = np.full((len(texts), framing.context_length), framing.pad_id, dtype=np.int64)
         for row, encoding in zip(rows, encoded, strict=True):
             ids = [framing.start_id, *encoding.ids][: framing.context_length - 1]
             ids.append(framing.end_id)  # a cut text still ends with the end token
             row[: len(ids)] = ids
+        return rows
+
+
+    def _framed_by_tokenizer(self, cleaned: list[str]) -> np.ndarray:
+        """A Hugging Face tokenizer's ids: its special tokens, truncation and padding."""
+        encoded = self._tokenizer.encode_batch(cleaned)
+        rows = np.array([e.ids for e in encoded], dtype=np.int64).reshape(len(cleaned), -1)
+        if self.framing.strip_id is not None:
+            rows[rows == self.framing.strip_id] = 0
         return rows
 
 

@@ -16,6 +16,8 @@ import numpy as np
 
 from catalog.asset import MediaType, SmartTag
 from catalog.settings import Settings
+from catalog.vectors import AssetVectors
+from indexer.asset_vectors import asset_vectors, vocabulary_matrix
 from indexer.embedding_cache import EmbeddingCache, content_hash
 from indexer.encoder import Encoder, load_encoder
 from indexer.tagger import tag_frames
@@ -59,6 +61,7 @@ class TaggingEngine:
         self.cache = EmbeddingCache(settings)
         self._model: Encoder | None = None
         self._vocabularies: list[LabelEmbeddings] = []
+        self._labels: np.ndarray | None = None
 
     def prepare(self, progress: Preparing | None = None) -> None:
         """Load the model and the vocabularies' text embeddings (once); the first run on a
@@ -134,3 +137,16 @@ class TaggingEngine:
     ) -> list[SmartTag]:
         self.prepare()
         return tag_frames(frames, stamps, duration_s, media_type, self._vocabularies, self.settings)
+
+    def vectors(
+        self,
+        frames: np.ndarray,
+        stamps: Sequence[float],
+        duration_s: float | None,
+        media_type: MediaType,
+    ) -> AssetVectors:
+        """The asset's vectors for semantic search (indexer/asset_vectors.py)."""
+        self.prepare()
+        if self._labels is None:
+            self._labels = vocabulary_matrix(self._vocabularies)
+        return asset_vectors(frames, stamps, duration_s, media_type, self._labels, self.model_id)

@@ -31,12 +31,13 @@ from typing import NoReturn
 
 import ffmpeg
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 from catalog.asset import MediaType
 from catalog.settings import Settings
 from indexer.ffmpeg_tools import find_ffmpeg, input_url
 from indexer.limits import decode_upright
+from indexer.pictures import decode_size, square_rgb
 from indexer.probe import MediaRejected, ProbeResult, RejectReason
 
 _SEEK_NUDGE_S = 0.001  # seek just past a keyframe we already have, never to the one before it
@@ -57,7 +58,7 @@ def iter_frames(
 ) -> Iterator[Frame]:
     """Frames of an image (one, at 0 s) or a video (in time order), each size x size RGB."""
     if probe_result.media_type is MediaType.image:
-        yield image_frame(upright_image(Path(path), max(size, settings.thumbnail_px)), size)
+        yield image_frame(upright_image(Path(path), decode_size(size, settings.thumbnail_px)), size)
         return
     plan = _Plan.of(probe_result, settings, size)
     source = _Source(Path(path), find_ffmpeg(settings.ffmpeg_binary), settings)
@@ -86,8 +87,7 @@ def upright_image(path: Path, longest: int) -> Image.Image:
 
 def image_frame(upright: Image.Image, size: int) -> Frame:
     """The centre square of an image, scaled to size x size like CLIP's preprocessing."""
-    square = ImageOps.fit(upright, (size, size), method=Image.Resampling.BICUBIC)
-    return Frame(0.0, np.array(square, dtype=np.uint8))
+    return Frame(0.0, square_rgb(upright, size))
 
 
 # --- the plan ---------------------------------------------------------------------------

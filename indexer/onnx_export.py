@@ -224,17 +224,22 @@ def _context_length(model: ClipModel) -> int:
     return int(getattr(model.tokenizer, "context_length", None) or 77)
 
 
+_CLEAN_MODES = {"_clean_lower": "lower", "_clean_whitespace": "whitespace"}
+
+
 def _write_light_tokenizer(model: ClipModel, directory: Path) -> bool:
-    """Write CLIP's BPE tokenizer beside the towers; False for other tokenizers (those models
-    encode text on torch)."""
-    from open_clip.tokenizer import SimpleTokenizer, default_bpe
+    """Write the tokenizer beside the towers in a form that needs neither torch nor open_clip
+    (CLIP's BPE, or a Hugging Face fast tokenizer); False for others (those models encode
+    text on torch, so the API cannot search by text)."""
+    from open_clip.tokenizer import HFTokenizer, SimpleTokenizer, default_bpe
 
     tokenizer = model.tokenizer
-    if type(tokenizer) is not SimpleTokenizer or tokenizer.reduction_fn is not None:
-        return False
-    clean = {"_clean_lower": "lower", "_clean_whitespace": "whitespace"}
-    mode = clean.get(getattr(tokenizer.clean_fn, "__name__", ""))
+    mode = _CLEAN_MODES.get(getattr(getattr(tokenizer, "clean_fn", None), "__name__", ""))
     if mode is None:
+        return False
+    if isinstance(tokenizer, HFTokenizer):
+        return _write_hf_tokenizer(tokenizer, directory, _context_length(model), mode)
+    if type(tokenizer) is not SimpleTokenizer or tokenizer.reduction_fn is not None:
         return False
     framing = Framing(
         context_length=_context_length(model),
@@ -246,4 +251,30 @@ def _write_light_tokenizer(model: ClipModel, directory: Path) -> bool:
     if vocab != tokenizer.encoder:  # another vocabulary file or extra special tokens
         return False
     write_tokenizer(directory, build_clip_tokenizer(Path(default_bpe())), framing)
+    return True
+
+
+def _write_hf_tokenizer(tokenizer, directory: Path, context: int, clean: str) -> bool:
+    """A Hugging Face fast tokenizer as open_clip calls it (padded and truncated to the
+    context, special tokens added), saved in the `tokenizers` library's own format."""
+    from tokenizers import Tokenizer
+
+    hf = tokenizer.tokenizer
+    backend = getattr(hf, "backend_tokenizer", None)  # fast tokenizers only
+    if tokenizer.tokenizer_mode or backend is None or hf.pad_token_id is None:
+        return False
+    light = Tokenizer.from_str(backend.to_str())
+    light.enable_truncation(max_length=context)
+    light.enable_padding(length=context, pad_id=hf.pad_token_id, pad_token=hf.pad_token)
+    end = hf.eos_token_id if hf.eos_token_id is not None else hf.sep_token_id
+    framing = Framing(
+        context_length=context,
+        start_id=hf.bos_token_id if hf.bos_token_id is not None else hf.pad_token_id,
+        end_id=end if end is not None else hf.pad_token_id,
+        pad_id=hf.pad_token_id,
+        clean=clean,
+        kind="hf",
+        strip_id=hf.sep_token_id if tokenizer.strip_sep_token else None,
+    )
+    write_tokenizer(directory, light, framing)
     return True

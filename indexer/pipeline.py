@@ -31,11 +31,13 @@ from catalog.curation import save_processed_many, update_asset
 from catalog.folders import FolderPolicy
 from catalog.settings import Settings
 from catalog.store import AssetStore, StoreError
+from catalog.vectors import CLEAR_VECTORS, VectorUpdate
 from indexer.custom_tags import CustomTagger, apply_custom_tags
 from indexer.engine import Preparing, TaggingEngine
 from indexer.ffmpeg_tools import FfmpegNotFound
 from indexer.frames import Frame, image_frame, iter_frames, upright_image
 from indexer.limits import MISSING_FILE, SKIPPED, vanished
+from indexer.pictures import decode_size
 from indexer.probe import MediaRejected, ProbeResult, probe
 from indexer.scan import FileTask
 from indexer.thumbnails import find_poster, write_image_poster, write_poster
@@ -189,6 +191,7 @@ class IndexRun:
         self.preparing = preparing
         self._stop = threading.Event()
         self._writes: list[tuple[Asset, bool]] = []
+        self._vectors: dict[str, VectorUpdate] = {}
         self._writes_since = 0.0
         self.policy = FolderPolicy([], settings.smart_tags_enabled_by_default)
         self.custom: CustomTagger | None = None
@@ -302,7 +305,7 @@ class IndexRun:
         return picture
 
     def _image_longest(self) -> int:
-        return max(self.engine.image_size, self.settings.thumbnail_px)
+        return decode_size(self.engine.image_size, self.settings.thumbnail_px)
 
     def _chunks(self, task: FileTask, found: ProbeResult, picture: Any) -> Iterator[_Chunk]:
         size = self.engine.image_size
@@ -401,25 +404,33 @@ class IndexRun:
             err = message.error
             return Outcome(task.rel, task.asset_id, str(err.status), str(err.reason))
         if isinstance(message, _Catalogued):
-            self._save(self._catalogued_asset(message), keep_custom=False)
+            # smart tags are off here: no model output stays searchable, vectors included
+            self._save(self._catalogued_asset(message), keep_custom=False, vectors=CLEAR_VECTORS)
             return Outcome(task.rel, task.asset_id, "catalogued", DISABLED_REASON)
         try:
-            self._save(self._tagged_asset(message, embeddings, stamps))
+            self._save(*self._tagged_asset(message, embeddings, stamps))
         except MediaRejected as err:
             self._save_rejected(_Rejected(task, message.existing, err, message.fingerprint))
             return Outcome(task.rel, task.asset_id, str(err.status), str(err.reason))
         return Outcome(task.rel, task.asset_id, "tagged")
 
-    def _save(self, asset: Asset, keep_custom: bool = True) -> None:
-        """Queue the asset for the next batched write."""
+    def _save(
+        self, asset: Asset, keep_custom: bool = True, vectors: VectorUpdate = None
+    ) -> None:
+        """Queue the asset (and what happens to its vectors) for the next batched write."""
         if not self._writes:
             self._writes_since = time.monotonic()
         self._writes.append((asset, keep_custom))
+        if vectors is not None:
+            self._vectors[asset.id] = vectors
 
     def _flush_writes(self) -> None:
         if self._writes:
-            save_processed_many(self.store, self._writes, self.settings.write_retries)
+            save_processed_many(
+                self.store, self._writes, self.settings.write_retries, self._vectors
+            )
             self._writes = []
+            self._vectors = {}
 
     def _save_rejected(self, msg: _Rejected) -> None:
         """Record what went wrong over what is stored now, losing nothing of it."""
@@ -445,7 +456,8 @@ class IndexRun:
 
     def _tagged_asset(
         self, msg: _Decoded, embeddings: list[np.ndarray], stamps: list[float]
-    ) -> Asset:
+    ) -> tuple[Asset, bool, VectorUpdate]:
+        """The tagged asset, whether to keep its stored custom tags, and its vectors."""
         if msg.cached is not None:
             frame_embeddings, stamps = msg.cached
         elif embeddings:
@@ -469,7 +481,8 @@ class IndexRun:
             model_id=self.engine.model_id,
             tagged_at=utc_now(),
         )
-        return with_custom_tags(asset, self.custom, frame_embeddings, stamps)
+        vectors = self.engine.vectors(frame_embeddings, stamps, found.duration_s, found.media_type)
+        return with_custom_tags(asset, self.custom, frame_embeddings, stamps), True, vectors
 
     def _rejected_asset(self, msg: _Rejected) -> Asset:
         err = msg.error

@@ -146,7 +146,8 @@ class Reprocess:
             }
         )
         processed = with_custom_tags(processed, self.custom, frames, stamps)
-        save_processed(self.store, processed, self.settings.write_retries)
+        vectors = self.engine.vectors(frames, stamps, asset.duration_s, asset.media_type)
+        save_processed(self.store, processed, self.settings.write_retries, vectors=vectors)
         return Outcome(asset.path, asset.id, "tagged", "from_cache")
 
     def _no_file(self, task: FileTask, asset: Asset | None) -> Outcome:

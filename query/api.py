@@ -13,7 +13,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
+from starlette.concurrency import run_in_threadpool
 
+from catalog.encoders import QueryEncoder
 from catalog.keys import KeyStore
 from catalog.queue import JobQueue
 from catalog.settings import Settings, get_settings
@@ -35,6 +37,7 @@ from query import (
 from query.auth import LazyKeyRing, mark_public
 from query.metrics import install_metrics
 from query.plan import InvalidQuery
+from query.semantic import availability
 
 log = logging.getLogger("smarttags.api")
 VERSION = "0.2.0"
@@ -61,13 +64,27 @@ def _install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(status_code=500, content={"detail": "internal error (see the log)"})
 
 
+def _warm_up(stores: LazyStore, encoder: QueryEncoder) -> None:
+    """Before the first request: load the query encoder and the store's indexes, so that
+    the first search answers as fast as the next ones. A backend that is down is not an
+    error here: requests will say so."""
+    encoder.load()
+    try:
+        availability(stores.get(), encoder)  # counts the model's vectors: builds the indexes
+    except StoreError as exc:
+        log.warning("the store is not ready yet: %s", exc)
+
+
 def create_app(
     settings: Settings | None = None,
     store: AssetStore | None = None,
     queue: JobQueue | None = None,
     keys: KeyStore | None = None,
+    encoder: QueryEncoder | None = None,
 ) -> FastAPI:
-    """The API over `store` (default: the one the settings name, opened on first use)."""
+    """The API over `store` (default: the one the settings name, opened on first use).
+    `encoder`: what turns query texts and pictures into embeddings (the composition root
+    gives one; without it every search is a keyword search)."""
     settings = settings or get_settings()
     stores = LazyStore(settings, store)
     jobs = queue or JobQueue(settings)
@@ -75,6 +92,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if encoder is not None:
+            await run_in_threadpool(_warm_up, stores, encoder)
         yield
         jobs.close()
         key_ring.close()
@@ -93,12 +112,15 @@ def create_app(
     app.state.stores = stores
     app.state.queue = jobs
     app.state.keys = key_ring
+    app.state.encoder = encoder
     app.state.public_paths = set()
     # every router declares its role (query/auth.py); the docs are public: the contract
     for path in DOCS_PATHS:
         mark_public(app, path)
     body_limit = settings.api_max_body_kb * 1024
-    app.include_router(routes_search.build_router(settings), max_body_size=body_limit)
+    search, by_picture = routes_search.build_router(settings)
+    app.include_router(search, max_body_size=body_limit)
+    app.include_router(by_picture)  # streams the picture, with its own limit
     modules = (routes_assets, routes_curation, routes_review, routes_jobs, routes_training)
     for module in (*modules, routes_keys, routes_auth):
         for router in module.routers:

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from catalog.encoders import QueryEncoder
 from catalog.jobs import JobStore
 from catalog.queue import JobQueue
 from catalog.settings import Settings
@@ -28,7 +29,13 @@ def _jobs(request: Request) -> JobStore:
     return request.app.state.queue.jobs
 
 
+def _encoder(request: Request) -> QueryEncoder | None:
+    """What turns a query into an embedding (None: this app searches by keyword only)."""
+    return request.app.state.encoder
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
+EncoderDep = Annotated[QueryEncoder | None, Depends(_encoder)]
 StoreDep = Annotated[AssetStore, Depends(_store)]
 QueueDep = Annotated[JobQueue, Depends(_queue)]
 JobsDep = Annotated[JobStore, Depends(_jobs)]

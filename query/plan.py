@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from catalog.analysis import analyze_unique
 from catalog.asset import MediaType, TagKind, normalize_folder
 from catalog.effective import quantize
 from catalog.settings import Settings
+from catalog.store import SemanticStage
 from catalog.tag_thresholds import Thresholds
 
 
 class InvalidQuery(ValueError):
     """The request cannot be answered as asked (the message says why)."""
+
+
+class SearchMode(StrEnum):
+    hybrid = "hybrid"  # the term tiers, then tier 4: assets similar in meaning, no term matching
+    keyword = "keyword"  # the term tiers only
+    semantic = "semantic"  # similarity in meaning alone
 
 
 @dataclass(frozen=True)
@@ -24,6 +32,7 @@ class SearchRequest:
     kinds: tuple[TagKind, ...] = ()
     limit: int | None = None
     offset: int = 0
+    mode: SearchMode | None = None  # None: settings.search_mode
 
 
 @dataclass(frozen=True)
@@ -43,6 +52,8 @@ class QueryPlan:
     matches_nothing: bool = False  # the text had words, but none searchable
     # learned per-tag thresholds of the tags the terms can match: they replace the kind's
     tag_thresholds: dict[str, float] = field(default_factory=dict)
+    semantic: SemanticStage | None = None  # tier 4 or the whole search (query/semantic.py)
+    weight_quantum: int = 256  # tag weights are multiples of 1/quantum: tier 3 scores >= that
 
     @property
     def browse(self) -> bool:
@@ -122,6 +133,7 @@ def build_plan(
         promote_boost=quantize(settings.promote_boost, settings.weight_quantum),
         field_weights=settings.field_weights,
         total_cap=settings.max_exact_total,
+        weight_quantum=settings.weight_quantum,
         notices=tuple(notices),
         matches_nothing=bool(request.text.strip()) and not terms,
         tag_thresholds=thresholds.for_terms(terms),

@@ -35,8 +35,9 @@ def _channel(plan: QueryPlan, source: str, kind: str) -> TagChannelWeight | None
 
 
 def compile_plan(plan: QueryPlan) -> PostingsSearch | None:
-    """None when the plan can match nothing (a query of stop words only)."""
-    if plan.matches_nothing:
+    """None when the plan can match nothing (a query of stop words only, and no semantic
+    stage); the semantic stage, if any, is handed on as the plan has it."""
+    if plan.matches_nothing and plan.semantic is None:
         return None
     channels = tuple(c for s, k in CHANNELS if (c := _channel(plan, s, k)) is not None)
     tiers: tuple = ()
@@ -53,4 +54,5 @@ def compile_plan(plan: QueryPlan) -> PostingsSearch | None:
         limit=plan.limit,
         total_cap=plan.total_cap,
         tag_thresholds=tuple(plan.tag_thresholds.items()),
+        semantic=plan.semantic,
     )

@@ -57,16 +57,37 @@ class Matched(Strict):
     tags: list[MatchedTag]
 
 
+class Moment(Strict):
+    """A time range of a video where the query matches, scored like the hit's similarity."""
+
+    start_s: float
+    end_s: float
+    score: float
+
+
 class SearchHit(Strict):
     id: str
-    tier: int | None = Field(description="1-3; null when browsing")
-    score: float
+    tier: int | None = Field(
+        description="1-3 by the terms, 4 by meaning only (tier 4 of hybrid, every semantic and "
+        "by-example hit); null when browsing"
+    )
+    score: float = Field(
+        description="the ranking contract's score for tiers 1-3; 0 for tier 4 of hybrid; the "
+        "similarity in semantic and by-example results"
+    )
     path: str
     title: str
     media_type: str
     folder: str
     matched: Matched
     tags: list[TagRow]
+    similarity: float | None = Field(
+        description="for hits by meaning: a text query's calibrated confidence (the tags' "
+        "scale), or an example's cosine; null for term hits"
+    )
+    moments: list[Moment] = Field(
+        description="for videos matched by meaning: where the query matches best, best first"
+    )
 
 
 class Total(Strict):
@@ -111,13 +132,27 @@ class TagThresholds(Strict):
     defaults: dict[str, float] = Field(description="the threshold of each kind")
 
 
+class SemanticStatus(Strict):
+    available: bool = Field(description="whether this server can search by meaning now")
+    reason: str | None = Field(description="why not, and how to fix it")
+
+
 class SearchResult(Strict):
     total: Total
     offset: int
     limit: int
+    query: str = Field(description="the query text as sent (empty for searches by example)")
+    mode: Literal["hybrid", "keyword", "semantic"] = Field(description="the mode actually used")
+    semantic: SemanticStatus
     terms: list[str]
     notices: list[str]
     hits: list[SearchHit]
+
+
+class MomentsResult(Strict):
+    asset_id: str
+    query: str
+    moments: list[Moment]
 
 
 class AssetView(Asset):

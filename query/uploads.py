@@ -41,27 +41,38 @@ def refuse(status: int, detail: str) -> HTTPException:
     return HTTPException(status, detail)
 
 
-def file_limit(settings: Settings) -> int:
-    return int(settings.max_file_mb * _MIB)
-
-
-def body_limit(settings: Settings) -> int:
+def body_limit(settings: Settings, limit: FileLimit | None = None) -> int:
     """The most a body may hold: the file at its limit plus the multipart framing."""
-    return file_limit(settings) + settings.upload_overhead_kb * 1024
+    return (limit or upload_limit(settings)).bytes + settings.upload_overhead_kb * 1024
 
 
-def check_declared_length(headers: Any, settings: Settings) -> None:
+def check_declared_length(
+    headers: Any, settings: Settings, limit: FileLimit | None = None
+) -> None:
     """413 at once when Content-Length says the body is over the limit: nothing is read."""
     declared = headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > body_limit(settings):
-        raise _too_large(settings)
+    if declared is not None and declared.isdigit() and int(declared) > body_limit(settings, limit):
+        raise _too_large(limit or upload_limit(settings))
 
 
-def _too_large(settings: Settings) -> HTTPException:
-    return refuse(
-        413,
-        f"the file is larger than the {settings.max_file_mb:g} MB limit (SMARTTAGS_MAX_FILE_MB)",
-    )
+@dataclass(frozen=True)
+class FileLimit:
+    """How large the file part of a form may be, and the setting that says so."""
+
+    mb: float
+    setting: str
+
+    @property
+    def bytes(self) -> int:
+        return int(self.mb * _MIB)
+
+
+def upload_limit(settings: Settings) -> FileLimit:
+    return FileLimit(settings.max_file_mb, "SMARTTAGS_MAX_FILE_MB")
+
+
+def _too_large(limit: FileLimit) -> HTTPException:
+    return refuse(413, f"the file is larger than the {limit.mb:g} MB limit ({limit.setting})")
 
 
 def boundary_of(content_type: str | None) -> bytes:
@@ -97,10 +108,11 @@ class StagedUpload:
 class _FormReader:
     """python-multipart callbacks that stage the one `file` part and keep small text parts."""
 
-    def __init__(self, settings: Settings, out: IO[bytes]) -> None:
+    def __init__(self, settings: Settings, out: IO[bytes], limit: FileLimit) -> None:
         self.settings = settings
         self.out = out
-        self.limit = file_limit(settings)
+        self.file_limit = limit
+        self.limit = limit.bytes
         self.field_limit = settings.max_path_bytes * 4  # a path, with slack for white space
         self.size = 0
         self.head = bytearray()
@@ -155,7 +167,7 @@ class _FormReader:
         if self._part.filename is not None:
             self.size += len(chunk)
             if self.size > self.limit:
-                raise _too_large(self.settings)
+                raise _too_large(self.file_limit)
             if len(self.head) < HEAD_BYTES:
                 self.head += chunk[: HEAD_BYTES - len(self.head)]
             self.out.write(chunk)
@@ -180,8 +192,7 @@ def _text(raw: bytes, what: str) -> str:
 
 
 @contextlib.contextmanager
-def _staging_file(library: Path) -> Iterator[tuple[Path, IO[bytes]]]:
-    folder = library / STAGING_DIR
+def _staging_file(folder: Path) -> Iterator[tuple[Path, IO[bytes]]]:
     folder.mkdir(parents=True, exist_ok=True)
     handle, name = tempfile.mkstemp(dir=folder, prefix="upload-")
     path = Path(name)
@@ -194,19 +205,24 @@ def _staging_file(library: Path) -> Iterator[tuple[Path, IO[bytes]]]:
 
 
 async def read_form(
-    stream: AsyncIterator[bytes], boundary: bytes, settings: Settings
+    stream: AsyncIterator[bytes],
+    boundary: bytes,
+    settings: Settings,
+    limit: FileLimit | None = None,
+    staging: Path | None = None,
 ) -> StagedUpload:
-    """Parse the body, staging the file part; stops at the first broken limit (the staging
-    file removed)."""
-    total, ceiling = 0, body_limit(settings)
-    with _staging_file(settings.library_dir) as (path, out):
-        reader = _FormReader(settings, out)
+    """Parse the body, staging the file part (under `staging`, default the library's staging
+    folder); stops at the first broken limit (the staging file removed)."""
+    limit = limit or upload_limit(settings)
+    total, ceiling = 0, body_limit(settings, limit)
+    with _staging_file(staging or settings.library_dir / STAGING_DIR) as (path, out):
+        reader = _FormReader(settings, out, limit)
         parser = MultipartParser(boundary, reader.callbacks())
         try:
             async for chunk in stream:
                 total += len(chunk)
                 if total > ceiling:
-                    raise _too_large(settings)
+                    raise _too_large(limit)
                 parser.write(chunk)
             parser.finalize()
         except MultipartParseError as exc:

@@ -12,8 +12,7 @@ import click
 
 from catalog.asset import MediaType, TagKind, normalize_folder
 from catalog.jsonl import export_lines, import_jsonl
-from query.plan import SearchRequest
-from query.service import search
+from query.plan import SearchMode, SearchRequest
 from smarttags.cli_calibrate import calibrate_cmd
 from smarttags.cli_curation import audit_cmd, folder_group, tag_group, tags_cmd
 from smarttags.cli_index import index_cmd, sample_library_cmd
@@ -114,15 +113,16 @@ def export_cmd(app: AppContext, folder: str | None, output: str) -> None:
     click.echo(f"exported {count} assets", err=True)
 
 
-def _print_hits(result: dict, text: str) -> None:
+def _print_hits(result: dict, text: str, example: str | None = None) -> None:
     shown = len(result["hits"])
     total = result["total"]
     count = f"{total['value']}{'+' if total['relation'] == 'gte' else ''}"  # a lower bound
-    head = (
-        f'{count} results for "{text}" (words: {query_words(text)})'
-        if text.strip()
-        else f"{count} assets, newest first"
-    )
+    if example is not None:
+        head = f"{count} results like {example}"
+    elif text.strip():
+        head = f'{count} results for "{text}" ({result["mode"]}; words: {query_words(text)})'
+    else:
+        head = f"{count} assets, newest first"
     click.echo(
         head + (f"; showing {result['offset'] + 1}-{result['offset'] + shown}" if shown else "")
     )
@@ -140,10 +140,30 @@ def _print_hits(result: dict, text: str) -> None:
         fields = ", ".join(hit["matched"]["metadata"])
         if fields or tags:
             click.echo(f"        matched: {fields or '-'}" + (f" | tags: {tags}" if tags else ""))
+        if hit["similarity"] is not None:
+            moments = ", ".join(
+                f"{m['start_s']:g}-{m['end_s']:g} s ({m['score']:.2f})" for m in hit["moments"]
+            )
+            click.echo(
+                f"        similarity {hit['similarity']:.3f}"
+                + (f" | moments: {moments}" if moments else "")
+            )
 
 
 @cli.command("search")
 @click.argument("query", default="")
+@click.option(
+    "--mode",
+    type=click.Choice([m.value for m in SearchMode]),
+    help="hybrid: the term tiers, then assets similar in meaning (tier 4); keyword: the term "
+    "tiers only; semantic: similarity alone (default SMARTTAGS_SEARCH_MODE, hybrid).",
+)
+@click.option("--like", "like", metavar="ASSET_ID", help="Assets similar to this asset.")
+@click.option(
+    "--like-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Assets similar to this picture.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("--limit", type=int, help="Hits per page (default 20).")
 @click.option("--offset", type=int, default=0, show_default=True, help="Hits to skip.")
@@ -164,10 +184,34 @@ def _print_hits(result: dict, text: str) -> None:
 @pass_app
 @clean_errors
 def search_cmd(
-    app: AppContext, query: str, as_json: bool, limit, offset, folder, media_type, kinds
+    app: AppContext,
+    query: str,
+    mode: str | None,
+    like: str | None,
+    like_file: Path | None,
+    as_json: bool,
+    limit,
+    offset,
+    folder,
+    media_type,
+    kinds,
 ) -> None:
-    """Omnisearch QUERY over metadata and smart tags (empty QUERY browses newest first)."""
-    store = app.open_store()
+    """Omnisearch QUERY over metadata, smart tags and what the pictures show (empty QUERY
+    browses newest first); or the assets most like an asset (--like) or a picture
+    (--like-file), with the moments of videos.
+
+    \b
+    Examples:
+      smarttags search "woman running on a beach at sunset"
+      smarttags search dog --mode keyword --type video
+      smarttags search --like-file holiday.jpg --folder 2024
+    """
+    from smarttags.cli_semantic import run_search
+
+    if sum(bool(x) for x in (query.strip(), like, like_file)) > 1:
+        raise click.UsageError("give one of QUERY, --like or --like-file")
+    if mode and (like or like_file):
+        raise click.UsageError("--mode applies to a QUERY; --like and --like-file rank by meaning")
     request = SearchRequest(
         query,
         folder,
@@ -175,15 +219,13 @@ def search_cmd(
         tuple(TagKind(k) for k in kinds),
         limit,
         offset,
+        SearchMode(mode) if mode else None,
     )
-    result = search(store, request, app.settings)
-    if not result["hits"]:
-        warn_if_empty(store)
-    store.close()
+    result = run_search(app, request, like, like_file)
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False))
     else:
-        _print_hits(result, query)
+        _print_hits(result, query, like or (str(like_file) if like_file else None))
 
 
 @cli.command("stats")

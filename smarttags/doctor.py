@@ -137,12 +137,48 @@ def check_model(settings: Settings) -> Check:
     return Check(name, True, detail)
 
 
+def check_semantic(settings: Settings) -> Check:
+    """Whether the API can search by meaning: the query encoder loads without torch, and how
+    many assets hold embeddings of the model."""
+    name = "search by meaning"
+    try:
+        from catalog.encoders import EncoderUnavailable
+        from indexer.query_encoder import LightQueryEncoder
+    except ImportError as exc:
+        return Check(
+            name,
+            False,
+            f"the query encoder is not installed ({exc.name} missing)",
+            "pip install 'smarttags[text-encoder]'",
+        )
+    try:
+        info = LightQueryEncoder(settings).info()
+        store = open_store(settings)
+        try:
+            count = store.vector_count(info.model_id)
+        finally:
+            store.close()
+    except EncoderUnavailable as exc:
+        fix = "run `smarttags index` once with this model (see README, Search by meaning)"
+        return Check(name, False, str(exc), fix)
+    except StoreError as exc:
+        return Check(name, False, str(exc), "see the backend check above")
+    detail = (
+        f"queries are encoded without torch ({info.model_id}); {count} assets hold its "
+        "embeddings"
+    )
+    if count == 0:
+        detail += ": index the library, or re-tag it (`smarttags reindex`) after a model change"
+    return Check(name, True, detail)
+
+
 CHECKS: list[Callable[[Settings], Check]] = [
     check_data_dir,
     check_backend,
     check_queue,
     check_ffmpeg,
     check_model,
+    check_semantic,
 ]
 
 

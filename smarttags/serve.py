@@ -110,12 +110,11 @@ def run_api(settings: Any, host: str, port: int, overrides: dict[str, Any]) -> N
     """The API in `api_workers` processes (default one per CPU), each with its own store and
     term index; the settings given on the command line reach them through the environment."""
     from query import server
+    from smarttags import api_app
 
     workers = settings.api_workers or os.cpu_count() or 1
     if workers == 1:
-        from query.api import create_app
-
-        server.serve_app(create_app(settings), host, port)
+        server.serve_app(api_app.create_app(settings), host, port)
         return
     for name, value in overrides.items():
         os.environ[f"SMARTTAGS_{name.upper()}"] = str(value)
@@ -125,6 +124,6 @@ def run_api(settings: Any, host: str, port: int, overrides: dict[str, Any]) -> N
     shared.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault(METRICS_DIR, str(shared))
     try:
-        server.run(host, port, workers=workers)
+        server.run(host, port, workers=workers, factory=f"{api_app.__name__}:create_app")
     finally:
         shutil.rmtree(shared, ignore_errors=True)

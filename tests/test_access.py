@@ -16,7 +16,7 @@ from catalog.keys import Role, digest, open_key_store
 from query.api import create_app
 from query.auth import PUBLIC, route_access
 from smarttags.cli import cli
-from tests.access import JPEG_HEAD, World, make_world
+from tests.access import JPEG_HEAD, World, jpeg_bytes, make_world
 
 Call = Callable[[TestClient, dict[str, str]], object]
 
@@ -48,6 +48,11 @@ def _revoke(world: World) -> Call:
     return call
 
 
+def _by_image(client, headers):
+    picture = jpeg_bytes((32, 32))
+    return client.post("/search/by-image", files={"file": ("q.jpg", picture)}, headers=headers)
+
+
 def _key(client, headers):
     name = f"new-{uuid.uuid4().hex[:8]}"
     return client.post("/keys", json={"name": name, "role": "reader"}, headers=headers)
@@ -66,6 +71,12 @@ def routes_table(world: World) -> dict[tuple[str, str], tuple[Role | str, Call]]
     reader, editor, admin = Role.reader, Role.editor, Role.admin
     return {
         ("GET", "/search"): (reader, get("/search", params={"q": "beach"})),
+        ("GET", "/assets/{asset_id}/similar"): (reader, get("/assets/a1/similar")),
+        ("GET", "/assets/{asset_id}/moments"): (
+            reader,
+            get("/assets/a1/moments", params={"q": "a dark shot"}),
+        ),
+        ("POST", "/search/by-image"): (reader, _by_image),
         ("GET", "/assets/{asset_id}"): (reader, get("/assets/a1")),
         ("GET", "/assets/{asset_id}/thumbnail"): (reader, get("/assets/a1/thumbnail")),
         ("GET", "/assets/{asset_id}/tags"): (reader, get("/assets/a1/tags")),
@@ -148,7 +159,7 @@ def world(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(world):
-    with TestClient(create_app(world.settings, world.store)) as c:
+    with TestClient(create_app(world.settings, world.store, encoder=world.encoder)) as c:
         yield c
 
 

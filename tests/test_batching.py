@@ -36,13 +36,13 @@ class CountingStore(SqliteStore):
         self.batch_writes: list[int] = []
         self.single_writes = 0
 
-    def replace_many(self, writes):
+    def replace_many(self, writes, vectors=None):
         self.batch_writes.append(len(writes))
-        return super().replace_many(writes)
+        return super().replace_many(writes, vectors)
 
-    def replace(self, asset, expected):
+    def replace(self, asset, expected, vectors=None):
         self.single_writes += 1
-        return super().replace(asset, expected)
+        return super().replace(asset, expected, vectors)
 
 
 @pytest.fixture
@@ -138,7 +138,7 @@ def test_vocabulary_embedding_reports_progress(tmp_path):
 class FailingStore(SqliteStore):
     """The backend goes away when the run writes its last batch (an injected outage)."""
 
-    def replace_many(self, writes):
+    def replace_many(self, writes, vectors=None):
         raise BackendUnavailable("the backend went away")
 
 

@@ -48,6 +48,15 @@ checks.positive_data_acceptance.expected-statuses = [
 ]
 
 [[operations]]
+include-path = "/search/by-image"
+include-method = "POST"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "413", "415", "422"]
+
+[[operations]]
+include-path-regex = "^/assets/[^/]+/similar"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409"]
+
+[[operations]]
 include-path-regex = "^/assets/[^/]+/tags"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "422"]
 """
@@ -63,7 +72,7 @@ def run_schemathesis(world: World, role: Role) -> tuple[Counter, list[str]]:
     config = schemathesis.Config.from_str(
         CONFIG.format(key=world.keys[role], examples=MAX_EXAMPLES)
     )
-    app = create_app(world.settings, world.store)
+    app = create_app(world.settings, world.store, encoder=world.encoder)
     schema = schemathesis.openapi.from_asgi("/openapi.json", app, config=config)
     requests: Counter = Counter()
     failures: list[str] = []

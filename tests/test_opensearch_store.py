@@ -326,9 +326,9 @@ def flaky_connection(failures: list[str]):
 
 def bulk_rejection(body: bytes, status: int) -> str:
     lines = [json.loads(line) for line in body.decode().splitlines() if line.strip()]
-    ids = [line["index"]["_id"] for line in lines if "index" in line]
+    actions = [(op, line[op]["_id"]) for line in lines for op in ("index", "update") if op in line]
     error = {"type": "es_rejected_execution_exception", "reason": "queue full"}
-    items = [{"index": {"_id": i, "status": status, "error": error}} for i in ids]
+    items = [{op: {"_id": i, "status": status, "error": error}} for op, i in actions]
     return json.dumps({"took": 1, "errors": True, "items": items})
 
 

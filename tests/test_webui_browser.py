@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -29,6 +30,7 @@ from catalog.queue import JobQueue
 from catalog.settings import Settings
 from catalog.stores import open_store
 from catalog.training_runs import TagReport, TrainingRecord, claim_run, save_record
+from catalog.vectors import FRAME_DTYPE, AssetVectors
 from query.api import create_app
 from tests.browser import ServerThread, browser_missing, chromium, console_errors
 from tests.fixtures import asset, tag
@@ -115,6 +117,7 @@ def _seed(settings: Settings, media_lib: Any) -> None:
     store = open_store(settings)
     try:
         store.upsert_many(assets)
+        _seed_look_alikes(store)
     finally:
         store.close()
     for i, item in enumerate(assets):
@@ -144,6 +147,23 @@ def _seed(settings: Settings, media_lib: Any) -> None:
         )
     )
     queue.close()
+
+
+LOOK_ALIKES = {"beach-a": 0.0, "beach-b": 0.1, "shore-1": 1.2}  # angle from beach-a
+
+
+def _seed_look_alikes(store: Any) -> None:
+    """Embeddings for a few photos (an image: one frame), so "Find similar" has answers:
+    beach-b is nearest to beach-a, shore-1 further away."""
+    for asset_id, angle in LOOK_ALIKES.items():
+        vector = np.array([np.cos(angle), np.sin(angle), 0.0, 0.0], dtype=np.float32)
+        one = np.zeros(1, dtype=np.float32)
+        vectors = AssetVectors(
+            "look-alike-test-model", vector, 0.0, 0.1,
+            vector[None, :].astype(FRAME_DTYPE), one, one, one, one + 0.1,
+        )
+        current = store.read(asset_id)
+        assert store.replace(current.asset, current.version, vectors)
 
 
 @pytest.fixture(scope="module")
@@ -746,9 +766,7 @@ def test_find_similar_lists_an_assets_look_alikes(ui, site):
         similar = api.get("/assets/beach-a/similar", params={"limit": 1})
     ui.open("#/asset/beach-a", site.keys[Role.reader])
     ui.until(lambda: ui.all("tr[data-tag]"), "the asset page")
-    if similar.status_code == 404:
-        assert not [a for a in ui.all(".asset-sub a") if a.text == "Find similar"]
-        pytest.skip("no search by example in this build (it comes with issue 13)")
+    assert similar.status_code == 200, similar.text
     link = ui.until(
         lambda: next((a for a in ui.all(".asset-sub a") if a.text == "Find similar"), None),
         "Find similar",
@@ -756,6 +774,15 @@ def test_find_similar_lists_an_assets_look_alikes(ui, site):
     link.click()
     ui.until(lambda: "like Beach day" in ui.text("#results-heading"), "the look-alikes")
     assert ui.params()["like"] == ["beach-a"]
+    assert ui.search_results(2) == ["beach-b", "shore-1"]  # nearest first, itself left out
+
+
+def test_an_asset_without_embeddings_offers_no_look_alikes(ui, site):
+    with _api(site, Role.reader) as api:
+        assert api.get("/assets/quiet-1/similar").status_code == 409
+    ui.open("#/asset/quiet-1", site.keys[Role.reader])
+    ui.until(lambda: ui.all("tr[data-tag]"), "the asset page")
+    assert not [a for a in ui.all(".asset-sub a") if a.text == "Find similar"]
 
 
 def test_the_review_queue_accepts_a_tag(ui, site):
