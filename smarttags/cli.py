@@ -33,7 +33,7 @@ from smarttags.cli_support import (
 )
 from smarttags.cli_training import autotag_cmd, train_cmd, train_report_cmd
 from smarttags.doctor import run_checks
-from smarttags.formatting import query_words
+from smarttags.formatting import query_words, span
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -142,7 +142,7 @@ def _print_hits(result: dict, text: str, example: str | None = None) -> None:
             click.echo(f"        matched: {fields or '-'}" + (f" | tags: {tags}" if tags else ""))
         if hit["similarity"] is not None:
             moments = ", ".join(
-                f"{m['start_s']:g}-{m['end_s']:g} s ({m['score']:.2f})" for m in hit["moments"]
+                f"{span(m['start_s'], m['end_s'])} ({m['score']:.2f})" for m in hit["moments"]
             )
             click.echo(
                 f"        similarity {hit['similarity']:.3f}"
