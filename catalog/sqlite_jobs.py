@@ -7,13 +7,11 @@ running job, and those small writes should neither wait for nor delay catalog wr
 from __future__ import annotations
 
 import sqlite3
-import threading
 from datetime import UTC, datetime
-from pathlib import Path
 
 from catalog.jobs import JobRecord, JobState, WorkerRecord
 from catalog.settings import Settings
-from catalog.store import StoreError
+from catalog.sqlite_side import SideDatabase
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -42,32 +40,10 @@ def _sortable(value: datetime | None) -> str | None:
     return aware.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-class SqliteJobStore:
+class SqliteJobStore(SideDatabase):
     def __init__(self, settings: Settings) -> None:
-        self.path: Path = settings.data_dir / settings.jobs_file
-        self._timeout = settings.sqlite_busy_timeout_s
-        self._local = threading.local()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = self._conn()
-            conn.executescript(_SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"cannot open the job records at {self.path}: {exc}") from None
-
-    def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            self._local.conn = conn
-        return conn
-
-    def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        path = settings.data_dir / settings.jobs_file
+        super().__init__(path, settings.sqlite_busy_timeout_s, _SCHEMA, "the job records")
 
     def check(self) -> str:
         self._conn().execute("SELECT COUNT(*) FROM jobs").fetchone()

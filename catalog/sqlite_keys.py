@@ -7,12 +7,10 @@ stay the documents' own, and a catalog backup or rebuild never touches the keys.
 from __future__ import annotations
 
 import sqlite3
-import threading
-from pathlib import Path
 
 from catalog.keys import ApiKey
 from catalog.settings import Settings
-from catalog.store import StoreError
+from catalog.sqlite_side import SideDatabase
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS api_keys (
@@ -24,31 +22,11 @@ CREATE TABLE IF NOT EXISTS api_keys (
 _PRIVATE = 0o600  # digests are not keys, but nobody else needs to read them
 
 
-class SqliteKeyStore:
+class SqliteKeyStore(SideDatabase):
     def __init__(self, settings: Settings) -> None:
-        self.path: Path = settings.data_dir / settings.keys_file
-        self._timeout = settings.sqlite_busy_timeout_s
-        self._local = threading.local()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn().executescript(_SCHEMA)
-            self.path.chmod(_PRIVATE)
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"cannot open the API keys at {self.path}: {exc}") from None
-
-    def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            self._local.conn = conn
-        return conn
-
-    def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        path = settings.data_dir / settings.keys_file
+        timeout = settings.sqlite_busy_timeout_s
+        super().__init__(path, timeout, _SCHEMA, "the API keys", mode=_PRIVATE)
 
     def check(self) -> str:
         self._conn().execute("SELECT COUNT(*) FROM api_keys").fetchone()

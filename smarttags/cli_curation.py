@@ -177,8 +177,12 @@ def tag_group() -> None:
     """
 
 
-def _moderation_command(action: ModerationAction, summary: str) -> click.Command:
-    @click.command(action.value, help=summary)
+def moderation_command(
+    action: ModerationAction, summary: str, name: str | None = None
+) -> click.Command:
+    """`tag ACTION ASSET_ID TAG` (or another `name` for the same moderation)."""
+
+    @click.command(name or action.value, help=summary)
     @click.argument("asset_id")
     @click.argument("tag")
     @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
@@ -204,7 +208,7 @@ for _action, _summary in (
     (ModerationAction.add, "Add TAG to ASSET_ID as a manual tag (weight 1.0)."),
     (ModerationAction.restore, "Drop any moderation of TAG: the machine tag shows as computed."),
 ):
-    tag_group.add_command(_moderation_command(_action, _summary))
+    tag_group.add_command(moderation_command(_action, _summary))
 
 
 @tag_group.command("undo")

@@ -14,16 +14,14 @@ import click
 
 from catalog.audit import ModerationAction
 from catalog.tag_thresholds import refresh_all
-from query import curation_service as curation
 from query import review
 from smarttags.cli_curation import (
     _echo_json,
     _opened,
-    _print_change,
     _print_table,
     _segments,
-    cli_actor,
     curation_errors,
+    moderation_command,
 )
 from smarttags.cli_support import AppContext, clean_errors, pass_app
 
@@ -83,35 +81,14 @@ def review_group(
         _print_queue(queue, offset)
 
 
-def _verdict_command(action: ModerationAction, name: str, summary: str) -> click.Command:
-    @click.command(name, help=summary)
-    @click.argument("asset_id")
-    @click.argument("tag")
-    @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-    @pass_app
-    @clean_errors
-    @curation_errors
-    def command(app: AppContext, asset_id: str, tag: str, as_json: bool) -> None:
-        with _opened(app) as store:
-            result = curation.apply_moderation(
-                store, app.settings, asset_id, action, tag, cli_actor()
-            )
-        if as_json:
-            _echo_json(result)
-        else:
-            _print_change(asset_id, result)
-
-    return command
-
-
 review_group.add_command(
-    _verdict_command(
-        ModerationAction.add, "accept", "Accept TAG on ASSET_ID: it becomes a manual tag."
+    moderation_command(
+        ModerationAction.add, "Accept TAG on ASSET_ID: it becomes a manual tag.", "accept"
     )
 )
 review_group.add_command(
-    _verdict_command(
-        ModerationAction.remove, "reject", "Reject TAG on ASSET_ID: it is removed from it."
+    moderation_command(
+        ModerationAction.remove, "Reject TAG on ASSET_ID: it is removed from it.", "reject"
     )
 )
 
