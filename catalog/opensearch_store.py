@@ -22,7 +22,6 @@ from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 from opensearchpy import OpenSearch
 from opensearchpy.exceptions import ConnectionError as NetworkError
@@ -57,6 +56,7 @@ from catalog.store import (
     Versioned,
 )
 from catalog.tag_thresholds import TagThreshold
+from catalog.urls import redact
 from catalog.vectors import AssetVectors, ClearVectors, FrameScores, SemanticQuery, VectorUpdate
 from mappings import load_json
 
@@ -86,16 +86,6 @@ class VersionConflict(StoreError):
 def _iso(value: datetime) -> str:
     # Second precision, as the SQLite store keeps it: browse order and kept times agree.
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def redact(url: str) -> str:
-    """The URL without a password, fit for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def load_mapping(name: str = ASSETS_MAPPING) -> dict[str, Any]:

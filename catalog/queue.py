@@ -27,7 +27,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from croniter import croniter
 from huey import Huey, RedisHuey, SqliteHuey
@@ -45,6 +44,7 @@ from catalog.jobs import (
 )
 from catalog.settings import Settings
 from catalog.store import BackendUnavailable
+from catalog.urls import redact
 
 log = logging.getLogger("smarttags.queue")
 
@@ -59,15 +59,6 @@ _ERROR_STATES = ("failed", "skipped")
 
 class QueueUnavailable(BackendUnavailable):
     """The queue cannot be reached (Redis down); nothing was queued."""
-
-
-def redact_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def make_huey(settings: Settings) -> Huey:
@@ -147,7 +138,7 @@ class JobQueue:
 
     def describe(self) -> str:
         if self.settings.redis_url:
-            return redact_url(self.settings.redis_url)
+            return redact(self.settings.redis_url)
         return f"sqlite:{self.settings.data_dir / self.settings.queue_file}"
 
     def close(self) -> None:

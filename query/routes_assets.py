@@ -36,6 +36,7 @@ from query.uploads import (
     UploadTarget,
     boundary_of,
     check_declared_length,
+    multipart_form,
     place,
     read_form,
     target_of,
@@ -63,38 +64,20 @@ def _asset_id(
 AssetId = Annotated[str, Depends(_asset_id)]
 
 # The upload reads its body itself (query/uploads.py), so the form is declared here.
-UPLOAD_FORM = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {
-                            "type": "string",
-                            "format": "binary",
-                            "description": "a video or image (up to SMARTTAGS_MAX_FILE_MB); "
-                            "its part carries the file name",
-                        },
-                        "folder": {
-                            "type": "string",
-                            "default": "",
-                            "pattern": FOLDER_PATTERN,
-                            "description": "library folder to put the file in",
-                        },
-                        "replace": {
-                            "type": "boolean",
-                            "default": False,
-                            "description": "overwrite a file of the same name",
-                        },
-                    },
-                }
-            }
-        },
-    }
-}
+UPLOAD_FORM = multipart_form(
+    "a video or image (up to SMARTTAGS_MAX_FILE_MB); its part carries the file name",
+    folder={
+        "type": "string",
+        "default": "",
+        "pattern": FOLDER_PATTERN,
+        "description": "library folder to put the file in",
+    },
+    replace={
+        "type": "boolean",
+        "default": False,
+        "description": "overwrite a file of the same name",
+    },
+)
 
 
 @read.get("/assets/{asset_id}", response_model=AssetView, responses=errors(404))

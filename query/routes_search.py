@@ -18,32 +18,21 @@ from query.plan import SearchMode, SearchRequest
 from query.routes_assets import AssetId
 from query.schemas import MomentsResult, SearchResult
 from query.service import NotIndexed, asset_moments, by_image, search, similar
-from query.uploads import FileLimit, boundary_of, check_declared_length, read_form, refuse
+from query.uploads import (
+    FileLimit,
+    boundary_of,
+    check_declared_length,
+    multipart_form,
+    read_form,
+    refuse,
+)
 
 QUERY_STAGING = "queries"  # under <data dir>/tmp: example pictures while they are encoded
 
 # The picture is read from the stream (query/uploads.py), so the form is declared here.
-BY_IMAGE_FORM = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {
-                            "type": "string",
-                            "format": "binary",
-                            "description": "a picture (JPEG, PNG, WebP, GIF, TIFF, BMP), up to "
-                            "SMARTTAGS_QUERY_IMAGE_MAX_MB",
-                        }
-                    },
-                }
-            }
-        },
-    }
-}
+BY_IMAGE_FORM = multipart_form(
+    "a picture (JPEG, PNG, WebP, GIF, TIFF, BMP), up to SMARTTAGS_QUERY_IMAGE_MAX_MB"
+)
 
 
 def _image_limit(settings: Settings) -> FileLimit:

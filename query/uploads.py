@@ -300,3 +300,12 @@ def place(upload: StagedUpload, target: Path, replace: bool) -> bool:
         return True
     upload.discard()
     return True
+
+
+def multipart_form(file_description: str, **fields: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI request body of a route that reads its multipart stream itself: a required
+    binary `file` part and the given other fields."""
+    file_part = {"type": "string", "format": "binary", "description": file_description}
+    schema = {"type": "object", "required": ["file"], "properties": {"file": file_part, **fields}}
+    content = {"multipart/form-data": {"schema": schema}}
+    return {"requestBody": {"required": True, "content": content}}
