@@ -24,6 +24,7 @@ SIZE = "1920x1080"
 def make_video(target: Path, minutes: float, gop_s: float, ffmpeg: str) -> Path:
     if target.exists():
         return target
+    partial = target.with_name(f".{target.stem}.partial{target.suffix}")  # never a truncated one
     frames_per_gop = int(gop_s * FPS)
     subprocess.run(
         [
@@ -52,10 +53,11 @@ def make_video(target: Path, minutes: float, gop_s: float, ffmpeg: str) -> Path:
             str(frames_per_gop),
             "-sc_threshold",
             "0",
-            str(target),
+            str(partial),
         ],
         check=True,
     )
+    partial.replace(target)
     return target
 
 

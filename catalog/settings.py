@@ -187,6 +187,9 @@ class Settings(BaseSettings):
     prefetch_assets: int = Field(16, ge=1)  # decoded assets waiting for the encoder
     write_batch_assets: int = Field(32, ge=1)  # tagged assets written per store transaction
     write_batch_s: float = Field(2.0, gt=0)  # ... or after this long, whichever comes first
+    # numpy's BLAS threads during a run: the encoder owns the cores, and the tagging's small
+    # products gain nothing from a thread pool that would spin against it
+    index_blas_threads: int = Field(1, ge=1)
 
     # curation and folders
     smart_tags_enabled_by_default: bool = True  # where no folder up the tree says otherwise

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from catalog.asset import Asset, AssetStatus, MediaType, utc_now
 from catalog.curation import save_processed_many, update_asset
@@ -197,6 +198,10 @@ class IndexRun:
         self.custom: CustomTagger | None = None
 
     def run(self, tasks: list[FileTask]) -> IndexSummary:
+        with threadpool_limits(limits=self.settings.index_blas_threads, user_api="blas"):
+            return self._run(tasks)
+
+    def _run(self, tasks: list[FileTask]) -> IndexSummary:
         self.engine.prepare(self.preparing)
         self.custom = CustomTagger.latest(self.settings, self.engine.model_id)
         self.policy = FolderPolicy(
