@@ -15,6 +15,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -56,6 +57,15 @@ class AssetStatus(StrEnum):
     tagged = "tagged"
     skipped = "skipped"  # not processed on purpose (too large, ...): see status_reason
     failed = "failed"  # processing failed: see status_reason
+
+
+# Validation context of a document read back from the store that wrote it: it was validated
+# and normalized then, so the checks written in Python are skipped (a search page reads 20).
+STORED = {"stored": True}
+
+
+def _stored(info: ValidationInfo) -> bool:
+    return bool(info.context and info.context.get("stored"))
 
 
 def has_control(text: str) -> bool:
@@ -130,13 +140,14 @@ class SmartTag(BaseModel):
     confidence: float = Field(ge=0.0, le=1.0)
     segments: list[tuple[float, float]] = Field(default_factory=list)
 
-    @field_validator("segments")
-    @classmethod
-    def _segments_ordered(cls, value: list[tuple[float, float]]) -> list[tuple[float, float]]:
-        for start, end in value:
-            if start < 0 or end < start:
-                raise ValueError(f"segment [{start}, {end}] must have 0 <= start <= end")
-        return value
+    # segments are checked by the asset that holds the tag (Asset._one_entry_per_tag): one
+    # Python call per asset instead of one per tag when a page of hits is read back
+
+
+def _check_segments(tag: SmartTag) -> None:
+    for start, end in tag.segments:
+        if start < 0 or end < start:
+            raise ValueError(f"segment [{start}, {end}] of {tag.tag!r} must have 0 <= start <= end")
 
 
 class Asset(BaseModel):
@@ -177,8 +188,8 @@ class Asset(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _derive_location(cls, data: Any) -> Any:
-        if not isinstance(data, dict) or not isinstance(data.get("path"), str):
+    def _derive_location(cls, data: Any, info: ValidationInfo) -> Any:
+        if _stored(info) or not isinstance(data, dict) or not isinstance(data.get("path"), str):
             return data
         data = dict(data)
         path = normalize_path(data["path"])
@@ -205,14 +216,23 @@ class Asset(BaseModel):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
     @model_validator(mode="after")
-    def _one_entry_per_tag(self) -> Asset:
+    def _one_entry_per_tag(self, info: ValidationInfo) -> Asset:
+        if _stored(info):
+            return self
         best: dict[str, SmartTag] = {}
         for tag in self.smart_tags:
+            _check_segments(tag)
             if tag.tag not in best or tag.confidence > best[tag.tag].confidence:
                 best[tag.tag] = tag
         ordered = sorted(best.values(), key=lambda t: (-t.confidence, t.tag))
         object.__setattr__(self, "smart_tags", ordered)
         return self
+
+    @classmethod
+    def from_stored_json(cls, doc: str | bytes) -> Asset:
+        """A document this program stored (see STORED); anything else goes through
+        model_validate_json."""
+        return cls.model_validate_json(doc, context=STORED)
 
     def to_json_dict(self) -> dict[str, Any]:
         """The JSON Lines form; import of this form gives back an equal asset."""

@@ -52,29 +52,32 @@ def meta_tokens(asset: Asset) -> dict[str, list[str]]:
     }
 
 
-def indexed_tags(asset: Asset, quantum: int) -> list[IndexedTag]:
+def indexed_tags(
+    asset: Asset, quantum: int, terms: tuple[str, ...] | None = None
+) -> list[IndexedTag]:
+    """The asset's tags as the index holds them; with `terms`, only those holding one of them
+    (a hit's matched tags need no others)."""
     removed = set(asset.removed_tags)
-    machine_kind = {t.tag: _KIND_NAME[t.kind] for t in asset.smart_tags}
+    wanted = None if terms is None else set(terms)
     machine = TagSource.machine  # looked up once: an enum member lookup is not free
-    tags = [
-        IndexedTag(
-            t.tag,
-            _KIND_NAME[t.kind],
-            machine,
-            t.confidence,
-            quantize(t.confidence, quantum),
-            tag_tokens(t.tag),
+    tags: list[IndexedTag] = []
+    for t in asset.smart_tags:
+        tokens = tag_tokens(t.tag)
+        if t.tag in removed or not tokens or (wanted is not None and wanted.isdisjoint(tokens)):
+            continue
+        kind = _KIND_NAME[t.kind]
+        tags.append(
+            IndexedTag(t.tag, kind, machine, t.confidence, quantize(t.confidence, quantum), tokens)
         )
-        for t in asset.smart_tags
-        if t.tag not in removed
-    ]
+    machine_kind = {t.tag: _KIND_NAME[t.kind] for t in asset.smart_tags}
     for source, names in (
         (TagSource.manual, asset.manual_tags),
         (TagSource.promoted, asset.promoted_tags),
     ):
         for name in names:
-            if name in removed:
+            tokens = tag_tokens(name)
+            if name in removed or not tokens or (wanted is not None and wanted.isdisjoint(tokens)):
                 continue
             kind = machine_kind.get(name, "custom")
-            tags.append(IndexedTag(name, kind, source, 1.0, 1.0, tag_tokens(name)))
-    return [t for t in tags if t.tokens]
+            tags.append(IndexedTag(name, kind, source, 1.0, 1.0, tokens))
+    return tags

@@ -548,7 +548,7 @@ class SqliteStore:
             "SELECT rowid, doc FROM docs WHERE rowid IN (SELECT value FROM json_each(?))",
             (_json_list(rowids),),
         )
-        return {r: Asset.model_validate_json(doc) for r, doc in rows}
+        return {r: Asset.from_stored_json(doc) for r, doc in rows}
 
     def _ids(self, conn: sqlite3.Connection, rowids: np.ndarray) -> list[str]:
         found = dict(

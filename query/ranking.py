@@ -43,11 +43,14 @@ def matched_tags(tags: list[IndexedTag], plan: QueryPlan) -> dict[str, TagMatch]
     """Per term, the eligible tag of `tags` (an asset's indexed tags) with the best weight."""
     best: dict[str, TagMatch] = {}
     for tag in tags:
+        terms = [term for term in plan.terms if term in tag.tokens]
+        if not terms:  # most of an asset's tags: no weight to work out
+            continue
         weight = plan.tag_weight(tag.tag, tag.source, tag.kind, tag.confidence, tag.weight)
         if weight <= 0:
             continue
-        for term in plan.terms:
-            if term in tag.tokens and (term not in best or weight > best[term].weight):
+        for term in terms:
+            if term not in best or weight > best[term].weight:
                 best[term] = TagMatch(tag.tag, tag.kind, str(tag.source), weight)
     return best
 

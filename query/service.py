@@ -115,7 +115,10 @@ def hit_dict(
         "folder": asset.folder,
     }
     terms = plan.terms if not by_meaning else ()
-    tags = indexed_tags(asset, settings.weight_quantum) if terms or with_tags else []
+    if with_tags:
+        tags = indexed_tags(asset, settings.weight_quantum)
+    else:
+        tags = indexed_tags(asset, settings.weight_quantum, terms) if terms else []
     best = matched_tags(tags, plan) if terms else {}
     if by_meaning:
         fields = ()
