@@ -240,12 +240,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"{'  warm images/s as a share of the chosen encoder':<44} "
             f"{arguments.images / warm.seconds / chosen:>15.0%}"
         )
-        if warm.first_progress_s:
-            steady = (arguments.images - warm.first_done) / (warm.seconds - warm.first_progress_s)
-            print(
-                f"{'  ... after the first progress update':<44} {steady:>9.1f} img/s "
-                f"{steady / chosen:>6.0%} of the chosen encoder (start excluded)"
-            )
+        _steady_row(warm, arguments.images, chosen, "the chosen encoder")
     _slow_encoder_share(run_dir, env, arguments.images, peer)
     ffmpeg = find_ffmpeg(None)
     for gop in arguments.gops:
@@ -285,11 +280,16 @@ def _slow_encoder_share(run_dir: Path, env: dict[str, str], count: int, peer: fl
     forced = dict(env, SMARTTAGS_INFERENCE_RUNTIME="torch", SMARTTAGS_INFERENCE_PRECISION="fp32")
     run = run_cli(["index", str(make_images(run_dir / "images-c", count, seed=3))], forced)
     _rate_row(f"{count} JPEGs, warm, torch fp32 forced", run, count, peer)
+    _steady_row(run, count, peer, "the torch fp32 encoder")
+
+
+def _steady_row(run: CliRun, count: int, encoder_rate: float, encoder: str) -> None:
+    """The rate from the first progress update to the end: the process start left out."""
     if run.first_progress_s:
         steady = (count - run.first_done) / (run.seconds - run.first_progress_s)
         print(
             f"{'  ... after the first progress update':<44} {steady:>9.1f} img/s "
-            f"{steady / peer:>6.0%} of the torch fp32 encoder (start excluded)"
+            f"{steady / encoder_rate:>6.0%} of {encoder} (start excluded)"
         )
 
 
