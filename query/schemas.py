@@ -242,31 +242,26 @@ class Schedule(Strict):
     next_runs: dict[str, datetime]
 
 
-class TrainingReport(Strict):
+class _TrainingRecord(Strict):
+    """What a training run records: shared by the report and the run's own record."""
+
+    run: str
+    started: str
+    finished: str | None
+    state: str
+    message: str | None
+    folder: str
+    tags_requested: list[str]
+    model_id: str | None
+    counts: dict[str, int]
+    errors: list[dict[str, str]]
+
+
+class TrainingReport(_TrainingRecord):
     tags: list[TagReport]
-    run: str
-    started: str
-    finished: str | None
-    state: str
-    message: str | None
-    folder: str
-    tags_requested: list[str]
-    model_id: str | None
-    counts: dict[str, int]
-    errors: list[dict[str, str]]
 
 
-class TrainingRun(Strict):
-    run: str
-    started: str
-    finished: str | None
-    state: str
-    message: str | None
-    folder: str
-    tags_requested: list[str]
-    model_id: str | None
-    counts: dict[str, int]
-    errors: list[dict[str, str]]
+class TrainingRun(_TrainingRecord):
     trained_tags: list[str]
 
 
