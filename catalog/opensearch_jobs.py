@@ -11,8 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from catalog.jobs import JobRecord, JobState, WorkerRecord
-from catalog.opensearch_store import OpenSearchStore, VersionConflict, condition
-from catalog.settings import Settings
+from catalog.opensearch_store import OpenSearchSide, VersionConflict, condition
 
 JOBS = "jobs"
 WORKERS = "workers"
@@ -33,15 +32,7 @@ def _document(record: JobRecord) -> dict[str, Any]:
     }
 
 
-class OpenSearchJobStore:
-    def __init__(self, settings: Settings, store: OpenSearchStore | None = None) -> None:
-        self._store = store or OpenSearchStore(settings)
-        self._owns_store = store is None
-
-    def close(self) -> None:
-        if self._owns_store:
-            self._store.close()
-
+class OpenSearchJobStore(OpenSearchSide):
     def _index(self, kind: str) -> str:
         return self._store.side_index(kind)
 

@@ -9,22 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from catalog.keys import ApiKey
-from catalog.opensearch_store import OpenSearchStore, VersionConflict
-from catalog.settings import Settings
+from catalog.opensearch_store import OpenSearchSide, VersionConflict
 
 KEYS = "keys"
 _MAX_KEYS = 10_000  # one page lists them all; a deployment has a few dozen
 
 
-class OpenSearchKeyStore:
-    def __init__(self, settings: Settings, store: OpenSearchStore | None = None) -> None:
-        self._store = store or OpenSearchStore(settings)
-        self._owns_store = store is None
-
-    def close(self) -> None:
-        if self._owns_store:
-            self._store.close()
-
+class OpenSearchKeyStore(OpenSearchSide):
     @property
     def _index(self) -> str:
         return self._store.side_index(KEYS)

@@ -1020,3 +1020,16 @@ class OpenSearchStore:
             f"(cluster {health['cluster_name']} {health['status']}, "
             f"alias {self.alias} -> {indices})"
         )
+
+
+class OpenSearchSide:
+    """Base of the stores kept in side indices beside the assets (job records, keys): they
+    use the caller's OpenSearchStore, or open and close one of their own."""
+
+    def __init__(self, settings: Settings, store: OpenSearchStore | None = None) -> None:
+        self._store = store or OpenSearchStore(settings)
+        self._owns_store = store is None
+
+    def close(self) -> None:
+        if self._owns_store:
+            self._store.close()
